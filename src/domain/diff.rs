@@ -1,0 +1,628 @@
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::change::{BaselineEntry, BaselineSummary, Change, ChangeKind, Notice};
+use super::policy::{self, Exemptions};
+use super::principal::TargetKey;
+use super::snapshot::{Observation, PrincipalRecord, StoredTarget, TargetSettings, TargetSnapshot};
+use super::status::MfaStatus;
+
+/// How many non-compliant principals a baseline summary names; the rest are
+/// counted, so that the stored alert stays small at any organization size.
+pub const BASELINE_LIST_CAP: usize = 200;
+
+/// What a pass learned about one target: what to tell people and what to
+/// write. Unchanged principals appear in neither, so a pass with no change
+/// writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffOutcome {
+    pub notices: Vec<Notice>,
+    pub upserts: Vec<PrincipalRecord>,
+    pub deletes: Vec<String>,
+    pub settings: TargetSettings,
+    pub settings_changed: bool,
+    pub baseline: bool,
+}
+
+impl DiffOutcome {
+    pub fn writes_nothing(&self) -> bool {
+        self.upserts.is_empty()
+            && self.deletes.is_empty()
+            && !self.settings_changed
+            && self.notices.is_empty()
+    }
+
+    pub fn changes(&self) -> impl Iterator<Item = &Change> {
+        self.notices.iter().filter_map(|n| match n {
+            Notice::Change(c) => Some(c),
+            Notice::Baseline(_) => None,
+        })
+    }
+}
+
+/// Compares a complete snapshot with the stored state of its target.
+///
+/// `previous == None` is the first pass: a baseline (one summary), not an
+/// alert per account. A principal that disappears is `removed`, never
+/// `mfa_enabled`. Exempt principals are recorded but never alerted on.
+pub fn diff(
+    previous: Option<&StoredTarget>,
+    current: &TargetSnapshot,
+    exemptions: &Exemptions,
+    now: DateTime<Utc>,
+) -> DiffOutcome {
+    match previous {
+        None => baseline(current, exemptions, now),
+        Some(prev) => compare(prev, current, exemptions, now),
+    }
+}
+
+fn baseline(current: &TargetSnapshot, exemptions: &Exemptions, now: DateTime<Utc>) -> DiffOutcome {
+    let mut entries = Vec::new();
+    let (mut non_compliant, mut unknown, mut exempt) = (0, 0, 0);
+    for obs in &current.principals {
+        if exemptions.contains(&current.key.principal(obs.name.clone())) {
+            exempt += 1;
+            continue;
+        }
+        match obs.status {
+            s if s.is_non_compliant() => non_compliant += 1,
+            MfaStatus::Unknown => unknown += 1,
+            _ => continue,
+        }
+        entries.push(BaselineEntry {
+            name: obs.name.clone(),
+            status: obs.status,
+            admin: obs.attributes.admin,
+        });
+    }
+    entries.sort_by(|a, b| (!a.admin, a.status, &a.name).cmp(&(!b.admin, b.status, &b.name)));
+    let omitted = entries.len().saturating_sub(BASELINE_LIST_CAP);
+    entries.truncate(BASELINE_LIST_CAP);
+    let summary = BaselineSummary {
+        target: current.key.clone(),
+        principals: current.principals.len(),
+        non_compliant,
+        unknown,
+        exempt,
+        listed: entries,
+        omitted,
+        mfa_required: current.settings.mfa_required,
+        detected_at: now,
+    };
+    DiffOutcome {
+        notices: vec![Notice::Baseline(summary)],
+        upserts: current
+            .principals
+            .iter()
+            .map(|o| new_record(o, now))
+            .collect(),
+        deletes: Vec::new(),
+        settings: current.settings.clone(),
+        settings_changed: true,
+        baseline: true,
+    }
+}
+
+fn new_record(obs: &Observation, now: DateTime<Utc>) -> PrincipalRecord {
+    PrincipalRecord {
+        name: obs.name.clone(),
+        status: obs.status,
+        attributes: obs.attributes.clone(),
+        first_seen: now,
+        status_since: now,
+    }
+}
+
+struct Differ<'a> {
+    key: &'a TargetKey,
+    exemptions: &'a Exemptions,
+    now: DateTime<Utc>,
+    changes: Vec<Change>,
+}
+
+impl Differ<'_> {
+    fn push(
+        &mut self,
+        principal: Option<&str>,
+        kind: ChangeKind,
+        admin: bool,
+        previous: Option<MfaStatus>,
+        current: Option<MfaStatus>,
+        detail: Option<String>,
+    ) {
+        if let Some(name) = principal {
+            if self.exemptions.contains(&self.key.principal(name)) {
+                return;
+            }
+        }
+        self.changes.push(Change {
+            target: self.key.clone(),
+            principal: principal.map(str::to_owned),
+            kind,
+            severity: policy::severity(kind, admin),
+            previous,
+            current,
+            admin,
+            detail,
+            detected_at: self.now,
+        });
+    }
+}
+
+fn compare(
+    prev: &StoredTarget,
+    current: &TargetSnapshot,
+    exemptions: &Exemptions,
+    now: DateTime<Utc>,
+) -> DiffOutcome {
+    let mut d = Differ {
+        key: &current.key,
+        exemptions,
+        now,
+        changes: Vec::new(),
+    };
+    let current_names: BTreeMap<&str, &Observation> = current
+        .principals
+        .iter()
+        .map(|o| (o.name.as_str(), o))
+        .collect();
+    // A login renamed at the source keeps its stable id: match on it so a
+    // rename is not a removal plus a new account.
+    let gone_by_stable_id: HashMap<&str, &PrincipalRecord> = prev
+        .principals
+        .values()
+        .filter(|r| !current_names.contains_key(r.name.as_str()))
+        .filter_map(|r| r.attributes.stable_id.as_deref().map(|id| (id, r)))
+        .collect();
+
+    let mut upserts = Vec::new();
+    let mut deletes = Vec::new();
+    let mut matched_old_names = Vec::new();
+
+    for obs in &current.principals {
+        let admin = obs.attributes.admin;
+        let earlier = prev.principals.get(&obs.name).or_else(|| {
+            obs.attributes
+                .stable_id
+                .as_deref()
+                .and_then(|id| gone_by_stable_id.get(id).copied())
+        });
+        let Some(old) = earlier else {
+            if let Some(kind) = policy::arrival(obs.status) {
+                d.push(Some(&obs.name), kind, admin, None, Some(obs.status), None);
+            }
+            if obs.attributes.bypass_active {
+                d.push(
+                    Some(&obs.name),
+                    ChangeKind::BypassActive,
+                    admin,
+                    None,
+                    Some(obs.status),
+                    None,
+                );
+            }
+            upserts.push(new_record(obs, now));
+            continue;
+        };
+        let renamed = old.name != obs.name;
+        let detail = renamed.then(|| format!("renamed from {}", old.name));
+        if renamed {
+            matched_old_names.push(old.name.clone());
+            deletes.push(old.name.clone());
+        }
+        if let Some(kind) = policy::transition(old.status, obs.status) {
+            d.push(
+                Some(&obs.name),
+                kind,
+                admin,
+                Some(old.status),
+                Some(obs.status),
+                detail.clone(),
+            );
+        }
+        if obs.attributes.bypass_active && !old.attributes.bypass_active {
+            d.push(
+                Some(&obs.name),
+                ChangeKind::BypassActive,
+                admin,
+                Some(old.status),
+                Some(obs.status),
+                detail,
+            );
+        }
+        if renamed || !old.same_facts(obs) {
+            upserts.push(PrincipalRecord {
+                name: obs.name.clone(),
+                status: obs.status,
+                attributes: obs.attributes.clone(),
+                first_seen: old.first_seen,
+                status_since: if old.status == obs.status {
+                    old.status_since
+                } else {
+                    now
+                },
+            });
+        }
+    }
+
+    for old in prev.principals.values() {
+        if current_names.contains_key(old.name.as_str()) || matched_old_names.contains(&old.name) {
+            continue;
+        }
+        d.push(
+            Some(&old.name),
+            ChangeKind::Removed,
+            old.attributes.admin,
+            Some(old.status),
+            None,
+            None,
+        );
+        deletes.push(old.name.clone());
+    }
+
+    let settings = &current.settings;
+    match (prev.settings.mfa_required, settings.mfa_required) {
+        (Some(true) | None, Some(false)) => {
+            let detail = prev
+                .settings
+                .mfa_required
+                .is_none()
+                .then(|| "previously unknown".to_owned());
+            d.push(
+                None,
+                ChangeKind::RequirementDisabled,
+                true,
+                None,
+                None,
+                detail,
+            );
+        }
+        (Some(false) | None, Some(true)) => {
+            d.push(
+                None,
+                ChangeKind::RequirementEnabled,
+                false,
+                None,
+                None,
+                None,
+            );
+        }
+        (Some(_), None) => d.push(
+            None,
+            ChangeKind::StatusUnknown,
+            false,
+            None,
+            None,
+            Some("the MFA requirement setting can no longer be read".to_owned()),
+        ),
+        _ => {}
+    }
+
+    let mut changes = d.changes;
+    changes.sort_by(|a, b| {
+        (a.severity, &a.principal, a.kind).cmp(&(b.severity, &b.principal, b.kind))
+    });
+    DiffOutcome {
+        notices: changes.into_iter().map(Notice::Change).collect(),
+        upserts,
+        deletes,
+        settings: settings.clone(),
+        settings_changed: prev.settings != *settings,
+        baseline: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::principal::Source;
+    use crate::domain::status::Attributes;
+    use crate::domain::Severity;
+    use chrono::TimeZone;
+    use MfaStatus::*;
+
+    fn t(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, h, 0, 0).unwrap()
+    }
+
+    fn key() -> TargetKey {
+        TargetKey::new(Source::Aws, "123456789012")
+    }
+
+    fn obs(name: &str, status: MfaStatus) -> Observation {
+        Observation::new(
+            name,
+            status,
+            Attributes {
+                console_login: true,
+                ..Attributes::default()
+            },
+        )
+    }
+
+    fn admin(name: &str, status: MfaStatus) -> Observation {
+        let mut o = obs(name, status);
+        o.attributes.admin = true;
+        o
+    }
+
+    fn snap(principals: Vec<Observation>) -> TargetSnapshot {
+        TargetSnapshot {
+            key: key(),
+            principals,
+            settings: TargetSettings::default(),
+        }
+    }
+
+    /// Stores a snapshot as a pass at `at` would have.
+    fn stored(s: &TargetSnapshot, at: DateTime<Utc>) -> StoredTarget {
+        let out = diff(None, s, &Exemptions::default(), at);
+        StoredTarget {
+            key: s.key.clone(),
+            version: 1,
+            settings: out.settings,
+            updated_at: at,
+            principals: out
+                .upserts
+                .into_iter()
+                .map(|r| (r.name.clone(), r))
+                .collect(),
+        }
+    }
+
+    fn kinds(out: &DiffOutcome) -> Vec<(String, ChangeKind)> {
+        out.changes().map(|c| (c.subject(), c.kind)).collect()
+    }
+
+    #[test]
+    fn the_first_pass_is_one_baseline_summary_not_an_alert_per_account() {
+        let s = snap(vec![
+            obs("alice", Enabled),
+            obs("bob", Disabled),
+            admin("root", Disabled),
+            obs("carol", Unknown),
+            obs("svc", NotApplicable),
+            obs("sms", Insecure),
+        ]);
+        let out = diff(None, &s, &Exemptions::default(), t(1));
+        assert!(out.baseline);
+        assert_eq!(out.notices.len(), 1);
+        let Notice::Baseline(b) = &out.notices[0] else {
+            panic!("not a baseline: {:?}", out.notices[0]);
+        };
+        assert_eq!((b.principals, b.non_compliant, b.unknown), (6, 3, 1));
+        let names: Vec<_> = b.listed.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["root", "sms", "bob", "carol"], "admins first");
+        assert_eq!(out.upserts.len(), 6, "baseline records everyone");
+    }
+
+    #[test]
+    fn a_baseline_of_a_huge_target_lists_a_capped_number_and_counts_the_rest() {
+        let many: Vec<_> = (0..BASELINE_LIST_CAP + 7)
+            .map(|i| obs(&format!("u{i:05}"), Disabled))
+            .collect();
+        let out = diff(None, &snap(many), &Exemptions::default(), t(1));
+        let Notice::Baseline(b) = &out.notices[0] else {
+            panic!()
+        };
+        assert_eq!(b.listed.len(), BASELINE_LIST_CAP);
+        assert_eq!(b.omitted, 7);
+        assert_eq!(b.non_compliant, BASELINE_LIST_CAP + 7);
+    }
+
+    #[test]
+    fn a_user_losing_mfa_is_one_high_change_and_an_admin_losing_it_is_critical() {
+        let before = stored(
+            &snap(vec![obs("bob", Enabled), admin("root", Enabled)]),
+            t(1),
+        );
+        let out = diff(
+            Some(&before),
+            &snap(vec![obs("bob", Disabled), admin("root", Disabled)]),
+            &Exemptions::default(),
+            t(2),
+        );
+        let changes: Vec<_> = out.changes().collect();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].subject(), "aws:123456789012/root");
+        assert_eq!(changes[0].severity, Severity::Critical);
+        assert_eq!(changes[1].kind, ChangeKind::MfaDisabled);
+        assert_eq!(changes[1].severity, Severity::High);
+        assert_eq!(changes[1].previous, Some(Enabled));
+        assert!(out.upserts.iter().all(|r| r.status_since == t(2)));
+    }
+
+    #[test]
+    fn a_principal_that_disappears_is_removed_never_mfa_enabled() {
+        let before = stored(
+            &snap(vec![obs("bob", Disabled), obs("alice", Enabled)]),
+            t(1),
+        );
+        let out = diff(
+            Some(&before),
+            &snap(vec![obs("alice", Enabled)]),
+            &Exemptions::default(),
+            t(2),
+        );
+        assert_eq!(
+            kinds(&out),
+            [("aws:123456789012/bob".to_owned(), ChangeKind::Removed)]
+        );
+        assert_eq!(out.deletes, ["bob"]);
+        assert!(out.upserts.is_empty());
+    }
+
+    #[test]
+    fn no_change_means_no_notice_and_nothing_to_write() {
+        let s = snap(vec![obs("bob", Disabled), admin("root", Enabled)]);
+        let before = stored(&s, t(1));
+        let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        assert!(out.writes_nothing(), "{out:?}");
+    }
+
+    #[test]
+    fn an_attribute_change_is_written_silently_and_keeps_the_status_since_time() {
+        let before = stored(&snap(vec![obs("bob", Disabled)]), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(vec![admin("bob", Disabled)]),
+            &Exemptions::default(),
+            t(2),
+        );
+        assert!(out.notices.is_empty());
+        assert_eq!(out.upserts.len(), 1);
+        assert_eq!(out.upserts[0].status_since, t(1));
+        assert!(out.upserts[0].attributes.admin);
+    }
+
+    #[test]
+    fn new_accounts_after_the_baseline_are_reported_with_or_without_mfa() {
+        let before = stored(&snap(vec![obs("alice", Enabled)]), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(vec![
+                obs("alice", Enabled),
+                obs("dan", Disabled),
+                obs("eve", Enabled),
+                obs("svc", NotApplicable),
+                obs("who", Unknown),
+            ]),
+            &Exemptions::default(),
+            t(2),
+        );
+        let mut got = kinds(&out);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("aws:123456789012/dan".to_owned(), ChangeKind::NewWithoutMfa),
+                ("aws:123456789012/eve".to_owned(), ChangeKind::NewWithMfa),
+                ("aws:123456789012/who".to_owned(), ChangeKind::StatusUnknown),
+            ]
+        );
+        assert_eq!(out.upserts.len(), 4, "svc is recorded though not alerted");
+    }
+
+    #[test]
+    fn exempt_principals_are_recorded_but_never_alerted_on() {
+        let ex = Exemptions::parse("aws:123456789012/bob").unwrap();
+        let before = stored(&snap(vec![obs("bob", Enabled), obs("carl", Enabled)]), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(vec![obs("bob", Disabled), obs("carl", Disabled)]),
+            &ex,
+            t(2),
+        );
+        assert_eq!(
+            kinds(&out),
+            [("aws:123456789012/carl".to_owned(), ChangeKind::MfaDisabled)]
+        );
+        assert_eq!(out.upserts.len(), 2);
+
+        let first = diff(None, &snap(vec![obs("bob", Disabled)]), &ex, t(1));
+        let Notice::Baseline(b) = &first.notices[0] else {
+            panic!()
+        };
+        assert_eq!((b.non_compliant, b.exempt), (0, 1));
+    }
+
+    #[test]
+    fn a_renamed_login_with_the_same_stable_id_is_not_a_removal_plus_a_new_account() {
+        let mut old = obs("octocat", Enabled);
+        old.attributes.stable_id = Some("583231".into());
+        let before = stored(&snap(vec![old.clone()]), t(1));
+        let mut renamed = old.clone();
+        renamed.name = "octo-cat".into();
+        let out = diff(
+            Some(&before),
+            &snap(vec![renamed.clone()]),
+            &Exemptions::default(),
+            t(2),
+        );
+        assert!(out.notices.is_empty(), "{:?}", out.notices);
+        assert_eq!(out.deletes, ["octocat"]);
+        assert_eq!(out.upserts[0].name, "octo-cat");
+        assert_eq!(out.upserts[0].first_seen, t(1));
+
+        renamed.status = Disabled;
+        let out = diff(
+            Some(&before),
+            &snap(vec![renamed]),
+            &Exemptions::default(),
+            t(2),
+        );
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].kind, ChangeKind::MfaDisabled);
+        assert_eq!(c[0].detail.as_deref(), Some("renamed from octocat"));
+    }
+
+    #[test]
+    fn the_requirement_switched_off_is_critical_and_unreadable_is_unknown() {
+        let mut s = snap(vec![]);
+        s.settings.mfa_required = Some(true);
+        let before = stored(&s, t(1));
+        s.settings.mfa_required = Some(false);
+        let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c[0].kind, ChangeKind::RequirementDisabled);
+        assert_eq!(c[0].severity, Severity::Critical);
+        assert!(out.settings_changed);
+
+        s.settings.mfa_required = None;
+        let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        assert_eq!(
+            out.changes().next().unwrap().kind,
+            ChangeKind::StatusUnknown
+        );
+
+        s.settings.mfa_required = Some(true);
+        let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        assert!(out.writes_nothing());
+    }
+
+    #[test]
+    fn an_opened_bypass_is_reported_once_and_critical_for_an_admin() {
+        let before = stored(&snap(vec![admin("ADMIN", Enabled)]), t(1));
+        let mut now = admin("ADMIN", Enabled);
+        now.attributes.bypass_active = true;
+        let out = diff(
+            Some(&before),
+            &snap(vec![now.clone()]),
+            &Exemptions::default(),
+            t(2),
+        );
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(
+            (c.len(), c[0].kind, c[0].severity),
+            (1, ChangeKind::BypassActive, Severity::Critical)
+        );
+
+        let before = stored(&snap(vec![now.clone()]), t(2));
+        let out = diff(
+            Some(&before),
+            &snap(vec![now]),
+            &Exemptions::default(),
+            t(3),
+        );
+        assert!(out.writes_nothing());
+    }
+
+    #[test]
+    fn going_unknown_is_status_unknown_and_learning_enabled_alerts_nobody() {
+        let before = stored(&snap(vec![obs("a", Disabled), obs("b", Unknown)]), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(vec![obs("a", Unknown), obs("b", Enabled)]),
+            &Exemptions::default(),
+            t(2),
+        );
+        assert_eq!(
+            kinds(&out),
+            [("aws:123456789012/a".to_owned(), ChangeKind::StatusUnknown)]
+        );
+        assert_eq!(out.upserts.len(), 2);
+    }
+}

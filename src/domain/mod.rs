@@ -1,0 +1,16 @@
+//! Pure, synchronous domain logic: no I/O, no clocks read here (times are
+//! passed in), so every rule is unit-testable.
+
+pub mod change;
+pub mod diff;
+pub mod policy;
+pub mod principal;
+pub mod snapshot;
+pub mod status;
+
+pub use change::{BaselineSummary, Change, ChangeKind, Notice, Severity};
+pub use diff::{diff, DiffOutcome};
+pub use policy::Exemptions;
+pub use principal::{PrincipalId, Source, TargetKey};
+pub use snapshot::{Observation, PrincipalRecord, TargetSettings, TargetSnapshot};
+pub use status::{Attributes, MfaStatus};

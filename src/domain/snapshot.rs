@@ -1,0 +1,88 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::principal::TargetKey;
+use super::status::{Attributes, MfaStatus};
+
+/// One principal as a monitor saw it in this pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub name: String,
+    pub status: MfaStatus,
+    #[serde(default)]
+    pub attributes: Attributes,
+}
+
+impl Observation {
+    pub fn new(name: impl Into<String>, status: MfaStatus, attributes: Attributes) -> Self {
+        Self {
+            name: name.into(),
+            status,
+            attributes,
+        }
+    }
+}
+
+/// Target-level switches. `None` means the source would not tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetSettings {
+    /// An org-wide MFA requirement (GitHub `two_factor_requirement_enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_required: Option<bool>,
+    /// AWS `AccountMFAEnabled` (root MFA). Recorded for reports; the alert
+    /// for it comes from the `<root>` principal, so it is not diffed twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_mfa_enabled: Option<bool>,
+}
+
+/// A complete listing of one target. Monitors return this only when every
+/// page arrived; anything less is an error, never a shorter snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSnapshot {
+    pub key: TargetKey,
+    pub principals: Vec<Observation>,
+    pub settings: TargetSettings,
+}
+
+/// What the state store keeps per principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalRecord {
+    pub name: String,
+    pub status: MfaStatus,
+    #[serde(default)]
+    pub attributes: Attributes,
+    pub first_seen: DateTime<Utc>,
+    /// When `status` last changed (or first seen): "lacking MFA since".
+    pub status_since: DateTime<Utc>,
+}
+
+impl PrincipalRecord {
+    /// Same observed facts, ignoring bookkeeping times.
+    pub fn same_facts(&self, obs: &Observation) -> bool {
+        self.name == obs.name && self.status == obs.status && self.attributes == obs.attributes
+    }
+}
+
+/// The stored state of one target, with the version the commit is
+/// conditional on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTarget {
+    pub key: TargetKey,
+    pub version: u64,
+    #[serde(default)]
+    pub settings: TargetSettings,
+    pub updated_at: DateTime<Utc>,
+    pub principals: BTreeMap<String, PrincipalRecord>,
+}
+
+impl StoredTarget {
+    pub fn count_by_status(&self) -> BTreeMap<MfaStatus, usize> {
+        let mut counts = BTreeMap::new();
+        for p in self.principals.values() {
+            *counts.entry(p.status).or_insert(0) += 1;
+        }
+        counts
+    }
+}
