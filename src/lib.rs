@@ -1,1 +1,11 @@
+pub mod aws;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod lambda;
+pub mod logging;
+pub mod monitors;
+pub mod notifiers;
+pub mod run;
+pub mod secrets;
+pub mod state;

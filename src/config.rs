@@ -1,0 +1,437 @@
+//! Configuration from environment variables (DESIGN.md §4, contract).
+//! Parsing is pure over a lookup function so every rule is unit-tested;
+//! secrets are only *referenced* here and resolved once by `secrets`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::domain::Exemptions;
+
+pub const DEFAULT_STATE_FILE: &str = "./mfa-monitor-state.json";
+const DEFAULT_TARGET_TIMEOUT_SECS: u64 = 120;
+
+/// Bad configuration: always names the variable at fault (exit code 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where a secret comes from. The value itself is never shown by `Debug`.
+#[derive(Clone)]
+pub enum SecretSource {
+    Value(secrecy::SecretString),
+    SecretsManager(String),
+}
+
+/// A secret variable `X`, given as `X` or `X_SECRET_ID`.
+#[derive(Clone)]
+pub struct SecretVar {
+    pub variable: &'static str,
+    pub source: SecretSource,
+}
+
+impl fmt::Debug for SecretVar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            SecretSource::Value(_) => write!(f, "{}=<redacted>", self.variable),
+            SecretSource::SecretsManager(id) => write!(f, "{}_SECRET_ID={id}", self.variable),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    Table(String),
+    File(PathBuf),
+}
+
+impl fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateLocation::Table(t) => write!(f, "DynamoDB table {t}"),
+            StateLocation::File(p) => write!(f, "file {}", p.display()),
+        }
+    }
+}
+
+/// One entry of `AWS_IAM_ACCOUNTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsAccount {
+    /// The credentials the program runs with.
+    SelfAccount,
+    /// A role to assume; the account id is the ARN's fifth field.
+    Role { arn: String, account_id: String },
+}
+
+impl AwsAccount {
+    pub fn label(&self) -> &str {
+        match self {
+            AwsAccount::SelfAccount => "self",
+            AwsAccount::Role { arn, .. } => arn,
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, ConfigError> {
+        if s == "self" {
+            return Ok(AwsAccount::SelfAccount);
+        }
+        let fields: Vec<&str> = s.splitn(6, ':').collect();
+        match fields.as_slice() {
+            ["arn", _partition, "iam", "", account, resource]
+                if account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.starts_with("role/") =>
+            {
+                Ok(AwsAccount::Role {
+                    arn: s.to_owned(),
+                    account_id: (*account).to_owned(),
+                })
+            }
+            _ => Err(ConfigError::new(
+                "AWS_IAM_ACCOUNTS",
+                format!(
+                    "`{s}` is neither `self` nor a role ARN (arn:aws:iam::123456789012:role/NAME)"
+                ),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub state: StateLocation,
+    pub aws_iam_accounts: Vec<AwsAccount>,
+    pub email: Option<EmailConfig>,
+    pub exemptions: Exemptions,
+    /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
+    pub target_timeout: Duration,
+}
+
+/// Variables of sources and channels that later versions implement. Set
+/// now, they are refused rather than silently ignored: ignoring a source
+/// would read as an all-clear for it.
+const NOT_YET_AVAILABLE: [(&str, &str); 6] = [
+    ("GITHUB_ORGS", "the GitHub monitor"),
+    ("SNOWFLAKE_ACCOUNT", "the Snowflake monitor"),
+    ("SLACK_WEBHOOK_URL", "the Slack channel"),
+    ("SLACK_WEBHOOK_URL_SECRET_ID", "the Slack channel"),
+    ("GITHUB_TOKEN_SECRET_ID", "the GitHub monitor"),
+    ("SNOWFLAKE_PRIVATE_KEY_SECRET_ID", "the Snowflake monitor"),
+];
+
+impl Config {
+    pub fn from_env(lambda: bool) -> Result<Self, ConfigError> {
+        Self::from_lookup(lambda, |k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(
+        lambda: bool,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        for (variable, what) in NOT_YET_AVAILABLE {
+            if get(variable).is_some() {
+                return Err(ConfigError::new(
+                    variable,
+                    format!("{what} is not available in this version; unset it"),
+                ));
+            }
+        }
+
+        let state = match (get("MFA_STATE_TABLE"), get("MFA_STATE_FILE")) {
+            (Some(table), _) => StateLocation::Table(table),
+            (None, _) if lambda => {
+                return Err(ConfigError::new(
+                    "MFA_STATE_TABLE",
+                    "required in Lambda (the local file system does not survive invocations)",
+                ))
+            }
+            (None, file) => StateLocation::File(PathBuf::from(
+                file.unwrap_or_else(|| DEFAULT_STATE_FILE.into()),
+            )),
+        };
+
+        let aws_iam_accounts = match get("AWS_IAM_ACCOUNTS") {
+            None => Vec::new(),
+            Some(list) => {
+                let mut accounts = Vec::new();
+                for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let account = AwsAccount::parse(item)?;
+                    if !accounts.contains(&account) {
+                        accounts.push(account);
+                    }
+                }
+                accounts
+            }
+        };
+        if aws_iam_accounts.is_empty() {
+            return Err(ConfigError::new(
+                "AWS_IAM_ACCOUNTS",
+                "no source configured: set AWS_IAM_ACCOUNTS (e.g. `self`)",
+            ));
+        }
+
+        let email = match (get("ALERT_EMAIL_FROM"), get("ALERT_EMAIL_TO")) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "ALERT_EMAIL_TO",
+                    "ALERT_EMAIL_FROM is set but no recipient is",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "ALERT_EMAIL_FROM",
+                    "ALERT_EMAIL_TO is set but no sender is",
+                ))
+            }
+            (Some(from), Some(to)) => {
+                let to: Vec<String> = to
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                for addr in std::iter::once(&from).chain(&to) {
+                    if !looks_like_email(addr) {
+                        let variable = if *addr == from {
+                            "ALERT_EMAIL_FROM"
+                        } else {
+                            "ALERT_EMAIL_TO"
+                        };
+                        return Err(ConfigError::new(
+                            variable,
+                            format!("`{addr}` is not an email address"),
+                        ));
+                    }
+                }
+                Some(EmailConfig { from, to })
+            }
+        };
+        if lambda && email.is_none() {
+            return Err(ConfigError::new(
+                "ALERT_EMAIL_TO",
+                "no alert channel configured: in Lambda alerts would be lost; set ALERT_EMAIL_FROM and ALERT_EMAIL_TO",
+            ));
+        }
+
+        let exemptions = Exemptions::parse(&get("MFA_EXEMPT").unwrap_or_default())
+            .map_err(|e| ConfigError::new("MFA_EXEMPT", e.to_string()))?;
+
+        let target_timeout = match get("MFA_TARGET_TIMEOUT_SECONDS") {
+            None => Duration::from_secs(DEFAULT_TARGET_TIMEOUT_SECS),
+            Some(s) => match s.parse::<u64>() {
+                Ok(n) if n > 0 => Duration::from_secs(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "MFA_TARGET_TIMEOUT_SECONDS",
+                        format!("`{s}` is not a positive number of seconds"),
+                    ))
+                }
+            },
+        };
+
+        Ok(Config {
+            state,
+            aws_iam_accounts,
+            email,
+            exemptions,
+            target_timeout,
+        })
+    }
+
+    /// Channel names alerts are kept pending for.
+    pub fn channel_names(&self) -> Vec<&'static str> {
+        match &self.email {
+            Some(_) => vec!["email"],
+            None => vec!["stdout"],
+        }
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
+}
+
+/// Reads secret `X` as `X` or `X_SECRET_ID`; both set is ambiguous.
+pub fn secret_var(
+    variable: &'static str,
+    id_variable: &'static str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<SecretVar>, ConfigError> {
+    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    match (get(variable), get(id_variable)) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            variable,
+            format!("set either {variable} or {id_variable}, not both"),
+        )),
+        (Some(value), None) => Ok(Some(SecretVar {
+            variable,
+            source: SecretSource::Value(value.into()),
+        })),
+        (None, Some(id)) => Ok(Some(SecretVar {
+            variable,
+            source: SecretSource::SecretsManager(id.trim().to_owned()),
+        })),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(lambda: bool, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(lambda, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_minimal_cli_config_uses_the_local_state_file_and_stdout() {
+        let c = cfg(false, &[("AWS_IAM_ACCOUNTS", "self")]).unwrap();
+        assert_eq!(c.state, StateLocation::File(DEFAULT_STATE_FILE.into()));
+        assert_eq!(c.aws_iam_accounts, [AwsAccount::SelfAccount]);
+        assert_eq!(c.channel_names(), ["stdout"]);
+    }
+
+    #[test]
+    fn role_arns_give_their_account_id_and_bad_entries_name_the_variable() {
+        let c = cfg(
+            false,
+            &[(
+                "AWS_IAM_ACCOUNTS",
+                "self, arn:aws:iam::111111111111:role/audit ,self",
+            )],
+        )
+        .unwrap();
+        assert_eq!(c.aws_iam_accounts.len(), 2);
+        assert!(
+            matches!(&c.aws_iam_accounts[1], AwsAccount::Role { account_id, .. } if account_id == "111111111111")
+        );
+        let e = cfg(false, &[("AWS_IAM_ACCOUNTS", "arn:aws:iam::12:role/x")]).unwrap_err();
+        assert_eq!(e.variable, "AWS_IAM_ACCOUNTS");
+    }
+
+    #[test]
+    fn no_source_at_all_is_a_configuration_error_not_an_all_clear() {
+        assert_eq!(cfg(false, &[]).unwrap_err().variable, "AWS_IAM_ACCOUNTS");
+    }
+
+    #[test]
+    fn lambda_requires_a_table_and_a_channel() {
+        let e = cfg(true, &[("AWS_IAM_ACCOUNTS", "self")]).unwrap_err();
+        assert_eq!(e.variable, "MFA_STATE_TABLE");
+        let e = cfg(
+            true,
+            &[("AWS_IAM_ACCOUNTS", "self"), ("MFA_STATE_TABLE", "t")],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "ALERT_EMAIL_TO");
+        let c = cfg(
+            true,
+            &[
+                ("AWS_IAM_ACCOUNTS", "self"),
+                ("MFA_STATE_TABLE", "t"),
+                ("ALERT_EMAIL_FROM", "mfa@example.com"),
+                ("ALERT_EMAIL_TO", "a@example.com, b@example.com"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.email.unwrap().to.len(), 2);
+        assert_eq!(c.channel_names(), ["email"]);
+    }
+
+    #[test]
+    fn half_an_email_config_names_the_missing_half() {
+        let e = cfg(
+            false,
+            &[
+                ("AWS_IAM_ACCOUNTS", "self"),
+                ("ALERT_EMAIL_FROM", "a@example.com"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "ALERT_EMAIL_TO");
+        let e = cfg(
+            false,
+            &[
+                ("AWS_IAM_ACCOUNTS", "self"),
+                ("ALERT_EMAIL_FROM", "nope"),
+                ("ALERT_EMAIL_TO", "a@example.com"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "ALERT_EMAIL_FROM");
+    }
+
+    #[test]
+    fn sources_of_later_versions_are_refused_rather_than_ignored() {
+        let e = cfg(
+            false,
+            &[("AWS_IAM_ACCOUNTS", "self"), ("GITHUB_ORGS", "acme")],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "GITHUB_ORGS");
+    }
+
+    #[test]
+    fn malformed_exemptions_and_timeouts_name_their_variable() {
+        let e = cfg(
+            false,
+            &[("AWS_IAM_ACCOUNTS", "self"), ("MFA_EXEMPT", "bob")],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "MFA_EXEMPT");
+        let e = cfg(
+            false,
+            &[
+                ("AWS_IAM_ACCOUNTS", "self"),
+                ("MFA_TARGET_TIMEOUT_SECONDS", "0"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "MFA_TARGET_TIMEOUT_SECONDS");
+    }
+
+    #[test]
+    fn a_secret_given_directly_never_shows_in_debug_output() {
+        let s = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", |k| {
+            (k == "GITHUB_TOKEN").then(|| "ghp_supersecret".to_owned())
+        })
+        .unwrap()
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("supersecret"), "{shown}");
+        assert!(shown.contains("GITHUB_TOKEN"));
+        let both = secret_var("X", "X_SECRET_ID", |_| Some("hunter2".into())).unwrap_err();
+        assert_eq!(both.variable, "X");
+        assert!(!both.to_string().contains("hunter2"));
+    }
+}

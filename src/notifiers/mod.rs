@@ -1,0 +1,35 @@
+//! Channels, one file each, behind one trait; `render` builds what they send.
+
+pub mod render;
+pub mod ses;
+pub mod stdout;
+
+use async_trait::async_trait;
+
+/// One rendered message for one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{channel} channel: {message}")]
+pub struct NotifyError {
+    pub channel: &'static str,
+    pub message: String,
+    #[source]
+    pub source: Option<crate::monitors::BoxError>,
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Channel name as stored with pending alerts: `email`, `slack`, `stdout`.
+    fn channel(&self) -> &'static str;
+
+    async fn send(&self, message: &Message) -> Result<(), NotifyError>;
+
+    /// Reachability and configuration, for `mfa-monitor check`.
+    async fn check(&self) -> Result<String, NotifyError>;
+}

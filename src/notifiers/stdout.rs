@@ -1,0 +1,24 @@
+//! The CLI's channel when no other is configured: prints the message.
+
+use async_trait::async_trait;
+
+use super::{Message, Notifier, NotifyError};
+
+pub struct StdoutNotifier;
+
+#[async_trait]
+impl Notifier for StdoutNotifier {
+    fn channel(&self) -> &'static str {
+        "stdout"
+    }
+
+    async fn send(&self, message: &Message) -> Result<(), NotifyError> {
+        // Alerts go to stderr so that `--json` keeps stdout machine-readable.
+        eprintln!("\n{}\n{}", message.subject, message.text);
+        Ok(())
+    }
+
+    async fn check(&self) -> Result<String, NotifyError> {
+        Ok("alerts are printed to the terminal (no channel configured)".into())
+    }
+}

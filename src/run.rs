@@ -1,0 +1,410 @@
+//! One pass (DESIGN.md §3): collect every target concurrently, diff each
+//! complete one against its stored state, commit the new state together
+//! with the alerts it implies (pending per channel), then deliver pending
+//! alerts to each channel and acknowledge what each channel accepted.
+//!
+//! Committing before notifying is what makes "no alert lost, none twice"
+//! hold: a pass that crashes after its commit leaves the alerts pending for
+//! the next pass, and a pass that loses the commit race sends nothing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use crate::domain::{
+    diff, Change, ChangeKind, Exemptions, Notice, Source, TargetKey, TargetSnapshot,
+};
+use crate::monitors::{Monitor, MonitorError};
+use crate::notifiers::{render, Notifier};
+use crate::state::{OutboxEntry, StateError, StateStore, TargetCommit};
+
+pub struct Pass<'a> {
+    pub monitors: &'a [Box<dyn Monitor>],
+    pub store: &'a dyn StateStore,
+    pub notifiers: &'a [Box<dyn Notifier>],
+    pub exemptions: &'a Exemptions,
+    pub target_timeout: Duration,
+    pub run_id: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetResult {
+    /// Read completely; nothing changed, nothing written.
+    Unchanged,
+    /// Read completely; changes committed (or, in a dry run, found).
+    Changed,
+    /// First pass over the target: baseline recorded.
+    Baseline,
+    /// Another pass committed first; this one stays silent for the target.
+    Conflict,
+    /// Not read completely, or its state could not be read or written:
+    /// stored state untouched, `source_failed` sent.
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetOutcome {
+    pub target: String,
+    pub source: Source,
+    pub result: TargetResult,
+    pub principals: usize,
+    pub non_compliant: usize,
+    pub changes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelResult {
+    Sent,
+    Failed,
+    NothingToSend,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelOutcome {
+    pub channel: String,
+    pub result: ChannelResult,
+    pub notices: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub targets: Vec<TargetOutcome>,
+    /// Counts per source and change kind (contract names).
+    pub changes: BTreeMap<Source, BTreeMap<ChangeKind, usize>>,
+    pub channels: Vec<ChannelOutcome>,
+    /// In a dry run: what would have been sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_send: Vec<Notice>,
+}
+
+impl RunSummary {
+    /// A source or channel failed: exit code 1, Lambda error.
+    pub fn failed(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|t| t.result == TargetResult::Failed)
+            || self
+                .channels
+                .iter()
+                .any(|c| c.result == ChannelResult::Failed)
+    }
+
+    pub fn failure_text(&self) -> String {
+        let mut parts: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|t| t.result == TargetResult::Failed)
+            .map(|t| format!("{}: {}", t.target, t.error.as_deref().unwrap_or("failed")))
+            .collect();
+        parts.extend(
+            self.channels
+                .iter()
+                .filter(|c| c.result == ChannelResult::Failed)
+                .map(|c| {
+                    format!(
+                        "channel {}: {}",
+                        c.channel,
+                        c.error.as_deref().unwrap_or("failed")
+                    )
+                }),
+        );
+        parts.join("; ")
+    }
+}
+
+struct Collected {
+    key: TargetKey,
+    result: Result<TargetSnapshot, MonitorError>,
+}
+
+async fn collect_all(pass: &Pass<'_>) -> Vec<Collected> {
+    let jobs = pass.monitors.iter().flat_map(|m| {
+        m.targets().into_iter().map(move |label| async move {
+            let key = m.provisional_key(&label);
+            let started = Instant::now();
+            let result = match tokio::time::timeout(pass.target_timeout, m.collect(&label)).await {
+                Ok(r) => r,
+                Err(_) => Err(MonitorError::Timeout(pass.target_timeout)),
+            };
+            match &result {
+                Ok(s) => info!(target = %s.key, principals = s.principals.len(), elapsed_ms = started.elapsed().as_millis() as u64, "target collected"),
+                Err(e) => error!(target = %key, error = %e, elapsed_ms = started.elapsed().as_millis() as u64, "target failed"),
+            }
+            Collected { key, result }
+        })
+    });
+    join_all(jobs).await
+}
+
+fn failure(key: &TargetKey, detail: String, now: DateTime<Utc>) -> Change {
+    Change {
+        target: key.clone(),
+        principal: None,
+        kind: ChangeKind::SourceFailed,
+        severity: crate::domain::policy::severity(ChangeKind::SourceFailed, false),
+        previous: None,
+        current: None,
+        admin: false,
+        detail: Some(detail),
+        detected_at: now,
+    }
+}
+
+impl Pass<'_> {
+    pub async fn run(&self, dry_run: bool) -> RunSummary {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        let channels: Vec<&'static str> = self.notifiers.iter().map(|n| n.channel()).collect();
+
+        let mut targets = Vec::new();
+        let mut failures: Vec<Change> = Vec::new();
+        let mut found: Vec<Notice> = Vec::new();
+
+        for collected in collect_all(self).await {
+            let now = Utc::now();
+            let snapshot = match collected.result {
+                Ok(s) => s,
+                Err(e) => {
+                    let text = e.to_string();
+                    failures.push(failure(&collected.key, text.clone(), now));
+                    targets.push(TargetOutcome {
+                        target: collected.key.to_string(),
+                        source: collected.key.source,
+                        result: TargetResult::Failed,
+                        principals: 0,
+                        non_compliant: 0,
+                        changes: 0,
+                        error: Some(text),
+                    });
+                    continue;
+                }
+            };
+            let outcome = self
+                .apply(&snapshot, dry_run, &channels, now, &mut found)
+                .await;
+            if let Err((result, text)) = &outcome {
+                if *result == TargetResult::Failed {
+                    failures.push(failure(&snapshot.key, text.clone(), now));
+                }
+            }
+            let non_compliant = snapshot
+                .principals
+                .iter()
+                .filter(|p| p.status.is_non_compliant())
+                .count();
+            let (result, changes, error) = match outcome {
+                Ok((result, changes)) => (result, changes, None),
+                Err((result, text)) => (result, 0, Some(text)),
+            };
+            targets.push(TargetOutcome {
+                target: snapshot.key.to_string(),
+                source: snapshot.key.source,
+                result,
+                principals: snapshot.principals.len(),
+                non_compliant,
+                changes,
+                error,
+            });
+        }
+
+        let mut changes: BTreeMap<Source, BTreeMap<ChangeKind, usize>> = BTreeMap::new();
+        for c in found
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Change(c) => Some(c),
+                Notice::Baseline(_) => None,
+            })
+            .chain(&failures)
+        {
+            *changes
+                .entry(c.target.source)
+                .or_default()
+                .entry(c.kind)
+                .or_insert(0) += 1;
+        }
+
+        let (channel_outcomes, would_send) = if dry_run {
+            let mut would = found;
+            would.extend(failures.into_iter().map(Notice::Change));
+            (Vec::new(), would)
+        } else {
+            (self.deliver(&failures).await, Vec::new())
+        };
+
+        RunSummary {
+            run_id: self.run_id.to_owned(),
+            dry_run,
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            targets,
+            changes,
+            channels: channel_outcomes,
+            would_send,
+        }
+    }
+
+    /// Diffs one complete snapshot and commits it. Returns the result and
+    /// the number of changes, or the result and the reason it failed.
+    async fn apply(
+        &self,
+        snapshot: &TargetSnapshot,
+        dry_run: bool,
+        channels: &[&'static str],
+        now: DateTime<Utc>,
+        found: &mut Vec<Notice>,
+    ) -> Result<(TargetResult, usize), (TargetResult, String)> {
+        let key = &snapshot.key;
+        let stored = self.store.load(key).await.map_err(|e| {
+            error!(target = %key, error = %e, "state could not be read; target left untouched");
+            (TargetResult::Failed, e.to_string())
+        })?;
+        let outcome = diff(stored.as_ref(), snapshot, self.exemptions, now);
+        let result = if outcome.baseline {
+            TargetResult::Baseline
+        } else if outcome.writes_nothing() {
+            TargetResult::Unchanged
+        } else {
+            TargetResult::Changed
+        };
+        let change_count = outcome.changes().count();
+        for c in outcome.changes() {
+            info!(
+                target = %c.target,
+                principal = c.principal.as_deref().unwrap_or(""),
+                kind = %c.kind,
+                severity = %c.severity,
+                "change detected"
+            );
+        }
+        if outcome.writes_nothing() || dry_run {
+            found.extend(outcome.notices);
+            return Ok((result, change_count));
+        }
+        let outbox = (!outcome.notices.is_empty()).then(|| OutboxEntry {
+            id: format!("{}/{}", self.run_id, key),
+            created_at: now,
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+            notices: outcome.notices.clone(),
+        });
+        let commit = TargetCommit {
+            key: key.clone(),
+            expected_version: stored.as_ref().map(|s| s.version),
+            upserts: outcome.upserts,
+            deletes: outcome.deletes,
+            settings: outcome.settings,
+            outbox,
+            at: now,
+        };
+        match self.store.commit(commit).await {
+            Ok(version) => {
+                info!(target = %key, version, "state committed");
+                found.extend(outcome.notices);
+                Ok((result, change_count))
+            }
+            Err(e @ StateError::Conflict { .. }) => {
+                warn!(target = %key, error = %e, "another pass committed first; not alerting for this target");
+                Err((TargetResult::Conflict, e.to_string()))
+            }
+            Err(e) => {
+                error!(target = %key, error = %e, "state commit failed; changes will be found again next pass");
+                Err((TargetResult::Failed, e.to_string()))
+            }
+        }
+    }
+
+    /// Sends each channel everything pending for it, plus this pass's source
+    /// failures (which change no state and so are not kept pending).
+    async fn deliver(&self, failures: &[Change]) -> Vec<ChannelOutcome> {
+        let pending = match self.store.pending().await {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "pending alerts could not be read");
+                return self
+                    .notifiers
+                    .iter()
+                    .map(|n| ChannelOutcome {
+                        channel: n.channel().to_owned(),
+                        result: ChannelResult::Failed,
+                        notices: 0,
+                        error: Some(e.to_string()),
+                    })
+                    .collect();
+            }
+        };
+        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
+        for entry in &pending {
+            for ch in entry
+                .channels
+                .iter()
+                .filter(|c| !configured.contains(&c.as_str()))
+            {
+                warn!(entry = %entry.id, channel = %ch, "alerts pending for a channel that is no longer configured");
+            }
+        }
+        let mut outcomes = Vec::new();
+        for notifier in self.notifiers {
+            let channel = notifier.channel();
+            let mine: Vec<&OutboxEntry> = pending
+                .iter()
+                .filter(|e| e.channels.contains(channel))
+                .collect();
+            let mut notices: Vec<Notice> = mine
+                .iter()
+                .flat_map(|e| e.notices.iter().cloned())
+                .collect();
+            notices.extend(failures.iter().cloned().map(Notice::Change));
+            let Some(message) = render::render(&notices) else {
+                outcomes.push(ChannelOutcome {
+                    channel: channel.to_owned(),
+                    result: ChannelResult::NothingToSend,
+                    notices: 0,
+                    error: None,
+                });
+                continue;
+            };
+            match notifier.send(&message).await {
+                Ok(()) => {
+                    info!(channel, notices = notices.len(), "alert sent");
+                    let mut ack_error = None;
+                    for entry in &mine {
+                        if let Err(e) = self.store.acknowledge(&entry.id, channel).await {
+                            // The alert went out; at worst it is repeated.
+                            error!(channel, entry = %entry.id, error = %e, "sent alert could not be marked delivered");
+                            ack_error = Some(e.to_string());
+                        }
+                    }
+                    outcomes.push(ChannelOutcome {
+                        channel: channel.to_owned(),
+                        result: ChannelResult::Sent,
+                        notices: notices.len(),
+                        error: ack_error,
+                    });
+                }
+                Err(e) => {
+                    error!(channel, error = %e, "alert not delivered; kept pending for the next pass");
+                    outcomes.push(ChannelOutcome {
+                        channel: channel.to_owned(),
+                        result: ChannelResult::Failed,
+                        notices: notices.len(),
+                        error: Some(e.to_string()),
+                    });
+                }
+            }
+        }
+        outcomes
+    }
+}

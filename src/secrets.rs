@@ -1,0 +1,60 @@
+//! Resolves secrets given as `X_SECRET_ID` from AWS Secrets Manager, once at
+//! start. Errors name the variable and the secret id, never the value.
+
+use secrecy::SecretString;
+
+use crate::config::{SecretSource, SecretVar};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{variable}_SECRET_ID: could not read secret `{secret_id}`: {message}")]
+    Read {
+        variable: &'static str,
+        secret_id: String,
+        message: String,
+    },
+    #[error("{variable}_SECRET_ID: secret `{secret_id}` has no string value")]
+    NotAString {
+        variable: &'static str,
+        secret_id: String,
+    },
+}
+
+impl SecretError {
+    pub fn variable(&self) -> &'static str {
+        match self {
+            SecretError::Read { variable, .. } | SecretError::NotAString { variable, .. } => {
+                variable
+            }
+        }
+    }
+}
+
+pub async fn resolve(
+    var: &SecretVar,
+    client: &aws_sdk_secretsmanager::Client,
+) -> Result<SecretString, SecretError> {
+    let secret_id = match &var.source {
+        SecretSource::Value(v) => return Ok(v.clone()),
+        SecretSource::SecretsManager(id) => id,
+    };
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| SecretError::Read {
+            variable: var.variable,
+            secret_id: secret_id.clone(),
+            // The SDK error carries the service code and message, not the
+            // secret value, which only arrives on success.
+            message: crate::aws::error_text(&e),
+        })?;
+    match out.secret_string {
+        Some(s) => Ok(SecretString::from(s)),
+        None => Err(SecretError::NotAString {
+            variable: var.variable,
+            secret_id: secret_id.clone(),
+        }),
+    }
+}

@@ -1,0 +1,86 @@
+//! Where the last known state lives: DynamoDB in Lambda, a JSON file on a
+//! laptop. Both behave the same (tests/state_store.rs runs one suite on both).
+
+pub mod dynamodb;
+pub mod file;
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::snapshot::StoredTarget;
+use crate::domain::{Notice, PrincipalRecord, TargetKey, TargetSettings};
+
+/// Alerts recorded in the same commit as the state they describe, pending
+/// for each channel until that channel accepted them (DESIGN.md §3.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Unique per pass and target: `RUN_ID/TARGET`.
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// Channels that have not yet accepted these notices.
+    pub channels: BTreeSet<String>,
+    pub notices: Vec<Notice>,
+}
+
+/// Everything one pass writes for one target, applied all-or-nothing as far
+/// as readers can tell, and only if the stored version is still
+/// `expected_version` (`None`: the target must not exist yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCommit {
+    pub key: TargetKey,
+    pub expected_version: Option<u64>,
+    pub upserts: Vec<PrincipalRecord>,
+    pub deletes: Vec<String>,
+    pub settings: TargetSettings,
+    pub outbox: Option<OutboxEntry>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another pass committed this target first; this pass must not alert.
+    #[error("state of {key} changed since it was read (version {expected:?}); another pass committed first")]
+    Conflict {
+        key: TargetKey,
+        expected: Option<u64>,
+    },
+    /// A stored item that cannot be read: nothing is overwritten.
+    #[error("stored state {location} is malformed: {reason}")]
+    Malformed { location: String, reason: String },
+    #[error("{operation} on {location} failed: {message}")]
+    Backend {
+        operation: &'static str,
+        location: String,
+        message: String,
+        #[source]
+        source: Option<crate::monitors::BoxError>,
+    },
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Human-readable location (table name or file path).
+    fn location(&self) -> String;
+
+    async fn load(&self, key: &TargetKey) -> Result<Option<StoredTarget>, StateError>;
+
+    /// Applies the commit if the target's version is still the one read.
+    /// Returns the new version.
+    async fn commit(&self, commit: TargetCommit) -> Result<u64, StateError>;
+
+    /// Every stored target, for `mfa-monitor status` and reports.
+    async fn targets(&self) -> Result<Vec<StoredTarget>, StateError>;
+
+    /// Outbox entries still pending for at least one channel, oldest first.
+    async fn pending(&self) -> Result<Vec<OutboxEntry>, StateError>;
+
+    /// Records that `channel` accepted entry `id`; the entry goes when no
+    /// channel is left.
+    async fn acknowledge(&self, id: &str, channel: &str) -> Result<(), StateError>;
+
+    /// Reachability, for `mfa-monitor check`.
+    async fn check(&self) -> Result<String, StateError>;
+}

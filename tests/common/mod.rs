@@ -1,0 +1,134 @@
+//! Shared helpers for integration tests against a real moto server.
+//!
+//! The moto server is started by `infra/dev/test.sh` (and `.ci/run`) and
+//! found through `MOTO_URL` (default `http://127.0.0.1:5000`). Tests never
+//! reset it: each test works in its own AWS account id (moto's STS
+//! AssumeRole into any account id isolates IAM, SES and DynamoDB data) and
+//! its own unique names, so tests run in parallel.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::Credentials;
+
+pub fn moto_url() -> String {
+    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+}
+
+/// A name no other test (nor an earlier run against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap()
+    )
+}
+
+/// A fresh 12-digit account id for one test.
+pub fn unique_account() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000 + 100_000_000_000;
+    n.to_string()
+}
+
+/// SDK config with dummy root credentials of moto's default account.
+pub async fn base_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// Temporary credentials of `account` (through STS AssumeRole), so the test
+/// sees only its own IAM users, SES identities and tables.
+pub async fn account_config(account: &str) -> SdkConfig {
+    let base = base_config().await;
+    let sts = aws_sdk_sts::Client::new(&base);
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/test-admin"))
+        .role_session_name("tests")
+        .send()
+        .await
+        .expect("moto STS AssumeRole (is moto running? see infra/dev/test.sh)");
+    let c = out.credentials.expect("credentials");
+    base.into_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+            Credentials::new(
+                c.access_key_id,
+                c.secret_access_key,
+                Some(c.session_token),
+                None,
+                "assumed",
+            ),
+        ))
+        .build()
+}
+
+/// Environment for running the binary as `account` against moto.
+pub async fn account_env(account: &str) -> Vec<(String, String)> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let cfg = account_config(account).await;
+    let creds = cfg
+        .credentials_provider()
+        .unwrap()
+        .provide_credentials()
+        .await
+        .unwrap();
+    vec![
+        ("AWS_ENDPOINT_URL".into(), moto_url()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), creds.access_key_id().into()),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            creds.secret_access_key().into(),
+        ),
+        (
+            "AWS_SESSION_TOKEN".into(),
+            creds.session_token().unwrap().into(),
+        ),
+    ]
+}
+
+/// Every message moto's SES recorded as sent to `recipient`.
+pub async fn sent_emails_to(recipient: &str) -> Vec<serde_json::Value> {
+    let body = reqwest_get(&format!("{}/moto-api/data.json", moto_url())).await;
+    let data: serde_json::Value = serde_json::from_str(&body).expect("moto data.json");
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|a| a == recipient))
+        })
+        .collect()
+}
+
+/// A minimal HTTP GET over a plain TCP socket: moto's admin API is local
+/// plain HTTP and this keeps an HTTP client out of the dependencies.
+async fn reqwest_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
+    let mut s = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connect to moto");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (_, body) = text.split_once("\r\n\r\n").expect("http response");
+    body.to_owned()
+}

@@ -1,0 +1,47 @@
+//! Secrets given as `X_SECRET_ID` are read from Secrets Manager (moto) and
+//! never appear in errors or debug output.
+mod common;
+
+use mfa_monitor::config::{secret_var, SecretSource, SecretVar};
+use mfa_monitor::secrets;
+use secrecy::ExposeSecret;
+
+#[tokio::test]
+async fn a_secret_id_is_resolved_from_secrets_manager() {
+    let cfg = common::account_config(&common::unique_account()).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let name = common::unique("webhook");
+    sm.create_secret()
+        .name(&name)
+        .secret_string("https://hooks.example.invalid/T000/B000/s3cr3t-value")
+        .send()
+        .await
+        .unwrap();
+    let var = secret_var("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL_SECRET_ID", |k| {
+        (k == "SLACK_WEBHOOK_URL_SECRET_ID").then(|| name.clone())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(!format!("{var:?}").contains("s3cr3t"));
+    let value = secrets::resolve(&var, &sm).await.unwrap();
+    assert_eq!(
+        value.expose_secret(),
+        "https://hooks.example.invalid/T000/B000/s3cr3t-value"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_names_the_variable_and_the_id_but_no_value() {
+    let cfg = common::account_config(&common::unique_account()).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let var = SecretVar {
+        variable: "GITHUB_TOKEN",
+        source: SecretSource::SecretsManager("does-not-exist".into()),
+    };
+    let err = secrets::resolve(&var, &sm).await.unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.variable(), "GITHUB_TOKEN");
+    assert!(text.starts_with("GITHUB_TOKEN_SECRET_ID:"), "{text}");
+    assert!(text.contains("does-not-exist"), "{text}");
+    assert!(text.contains("ResourceNotFound"), "{text}");
+}
