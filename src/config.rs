@@ -364,7 +364,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.email.unwrap().to.len(), 2);
+        assert_eq!(c.email.as_ref().unwrap().to.len(), 2);
         assert_eq!(c.channel_names(), ["email"]);
     }
 

@@ -1,9 +1,11 @@
+pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod monitors;
 pub mod notifiers;
 pub mod run;

@@ -79,6 +79,8 @@ pub struct ChannelOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub run_id: String,
+    /// False when a source or channel failed.
+    pub ok: bool,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,
     pub duration_ms: u64,
@@ -245,8 +247,9 @@ impl Pass<'_> {
             (self.deliver(&failures).await, Vec::new())
         };
 
-        RunSummary {
+        let mut summary = RunSummary {
             run_id: self.run_id.to_owned(),
+            ok: true,
             dry_run,
             started_at,
             duration_ms: started.elapsed().as_millis() as u64,
@@ -254,7 +257,9 @@ impl Pass<'_> {
             changes,
             channels: channel_outcomes,
             would_send,
-        }
+        };
+        summary.ok = !summary.failed();
+        summary
     }
 
     /// Diffs one complete snapshot and commits it. Returns the result and

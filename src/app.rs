@@ -1,0 +1,151 @@
+//! Builds the adapters a configuration asks for, and runs the commands on
+//! them. Shared by the CLI and the Lambda handler so both behave the same.
+
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::config::{Config, StateLocation};
+use crate::domain::snapshot::StoredTarget;
+use crate::monitors::aws_iam::AwsIamMonitor;
+use crate::monitors::{CheckItem, Monitor};
+use crate::notifiers::ses::SesNotifier;
+use crate::notifiers::stdout::StdoutNotifier;
+use crate::notifiers::Notifier;
+use crate::run::{Pass, RunSummary};
+use crate::state::dynamodb::DynamoDbStore;
+use crate::state::file::FileStore;
+use crate::state::{OutboxEntry, StateError, StateStore};
+
+pub struct App {
+    pub config: Config,
+    pub store: Box<dyn StateStore>,
+    pub monitors: Vec<Box<dyn Monitor>>,
+    pub notifiers: Vec<Box<dyn Notifier>>,
+}
+
+impl App {
+    /// Builds every adapter. Nothing is called yet: reachability is what
+    /// `check` is for, and a pass reports failures per target.
+    pub async fn build(config: Config) -> App {
+        let sdk = crate::aws::sdk_config().await;
+        let store: Box<dyn StateStore> = match &config.state {
+            StateLocation::Table(t) => Box::new(DynamoDbStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                t.clone(),
+            )),
+            StateLocation::File(p) => Box::new(FileStore::new(p.clone())),
+        };
+        let mut monitors: Vec<Box<dyn Monitor>> = Vec::new();
+        if !config.aws_iam_accounts.is_empty() {
+            monitors.push(Box::new(AwsIamMonitor::new(
+                sdk.clone(),
+                config.aws_iam_accounts.clone(),
+            )));
+        }
+        let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
+        if let Some(email) = &config.email {
+            notifiers.push(Box::new(SesNotifier::new(
+                aws_sdk_ses::Client::new(&sdk),
+                email.clone(),
+            )));
+        }
+        if notifiers.is_empty() {
+            notifiers.push(Box::new(StdoutNotifier));
+        }
+        App {
+            config,
+            store,
+            monitors,
+            notifiers,
+        }
+    }
+
+    pub async fn run(&self, dry_run: bool) -> RunSummary {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("pass", run_id = %run_id);
+        async {
+            tracing::info!(dry_run, state = %self.store.location(), "pass started");
+            let summary = Pass {
+                monitors: &self.monitors,
+                store: self.store.as_ref(),
+                notifiers: &self.notifiers,
+                exemptions: &self.config.exemptions,
+                target_timeout: self.config.target_timeout,
+                run_id: &run_id,
+            }
+            .run(dry_run)
+            .await;
+            crate::metrics::log_run_summary(&summary);
+            summary
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub async fn status(&self) -> Result<StatusReport, StateError> {
+        let mut targets = self.store.targets().await?;
+        targets.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(StatusReport {
+            location: self.store.location(),
+            targets,
+            pending: self.store.pending().await?,
+        })
+    }
+
+    /// Configuration and reachability of the state store, every source
+    /// target and every channel.
+    pub async fn check(&self) -> Vec<CheckItem> {
+        let mut items = vec![CheckItem {
+            component: "config".into(),
+            ok: true,
+            detail: format!(
+                "state in {}; {} AWS account(s); channels: {}; {} exemption(s)",
+                self.config.state,
+                self.config.aws_iam_accounts.len(),
+                self.config.channel_names().join(", "),
+                self.config.exemptions.len()
+            ),
+        }];
+        items.push(match self.store.check().await {
+            Ok(detail) => CheckItem {
+                component: "state".into(),
+                ok: true,
+                detail,
+            },
+            Err(e) => CheckItem {
+                component: "state".into(),
+                ok: false,
+                detail: e.to_string(),
+            },
+        });
+        let checks = self
+            .monitors
+            .iter()
+            .flat_map(|m| m.targets().into_iter().map(move |t| (m, t)))
+            .map(|(m, t)| async move { m.check(&t).await });
+        items.extend(futures::future::join_all(checks).await);
+        for n in &self.notifiers {
+            items.push(match n.check().await {
+                Ok(detail) => CheckItem {
+                    component: format!("channel {}", n.channel()),
+                    ok: true,
+                    detail,
+                },
+                Err(e) => CheckItem {
+                    component: format!("channel {}", n.channel()),
+                    ok: false,
+                    detail: e.to_string(),
+                },
+            });
+        }
+        items
+    }
+}
+
+/// What `mfa-monitor status` shows.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub location: String,
+    pub targets: Vec<StoredTarget>,
+    pub pending: Vec<OutboxEntry>,
+}
