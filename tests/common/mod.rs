@@ -132,3 +132,92 @@ async fn reqwest_get(url: &str) -> String {
     let (_, body) = text.split_once("\r\n\r\n").expect("http response");
     body.to_owned()
 }
+
+/// Output of one run of the real binary.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the built `mfa-monitor` binary with exactly `env` (plus PATH/HOME),
+/// so no variable of the developer's shell leaks into a test.
+pub async fn run_binary(args: &[&str], env: &[(String, String)]) -> Ran {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mfa-monitor"));
+    cmd.args(args).env_clear();
+    for k in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(k) {
+            cmd.env(k, v);
+        }
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("mfa-monitor finished within 120 s")
+        .expect("mfa-monitor started");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Seeds an IAM user with a console password and, optionally, an enabled
+/// virtual MFA device.
+pub async fn seed_user(iam: &aws_sdk_iam::Client, name: &str, with_mfa: bool) {
+    iam.create_user().user_name(name).send().await.unwrap();
+    iam.create_login_profile()
+        .user_name(name)
+        .password("Corr3ct-Horse-Battery!")
+        .send()
+        .await
+        .unwrap();
+    if with_mfa {
+        let dev = iam
+            .create_virtual_mfa_device()
+            .virtual_mfa_device_name(name)
+            .send()
+            .await
+            .unwrap();
+        let serial = dev.virtual_mfa_device.unwrap().serial_number;
+        iam.enable_mfa_device()
+            .user_name(name)
+            .serial_number(serial)
+            .authentication_code1("123456")
+            .authentication_code2("654321")
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Removes a user's virtual MFA device, as an attacker or a careless admin
+/// would.
+pub async fn remove_mfa(iam: &aws_sdk_iam::Client, account: &str, name: &str) {
+    let serial = format!("arn:aws:iam::{account}:mfa/{name}");
+    iam.deactivate_mfa_device()
+        .user_name(name)
+        .serial_number(&serial)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_virtual_mfa_device()
+        .serial_number(&serial)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Verifies a sender in the test's account and returns it with a unique
+/// recipient.
+pub async fn email_pair(cfg: &SdkConfig) -> (String, String) {
+    let from = format!("{}@example.com", unique("mfa-monitor"));
+    let to = format!("{}@example.com", unique("security"));
+    aws_sdk_ses::Client::new(cfg)
+        .verify_email_identity()
+        .email_address(&from)
+        .send()
+        .await
+        .unwrap();
+    (from, to)
+}

@@ -1,0 +1,151 @@
+//! The built binary run as Lambda runs it: a local Runtime API server
+//! (wiremock) hands it a Scheduled Event and receives the response.
+mod common;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+
+/// Serves one invocation with `event`, then holds further polls open.
+async fn runtime_api(event: &Value, request_id: &str) -> MockServer {
+    let server = MockServer::start().await;
+    let deadline = chrono::Utc::now().timestamp_millis() + 120_000;
+    Mock::given(method("GET"))
+        .and(path(NEXT))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(event)
+                .insert_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                .insert_header("Lambda-Runtime-Deadline-Ms", deadline.to_string().as_str())
+                .insert_header(
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:mfa-monitor",
+                )
+                .insert_header("Lambda-Runtime-Trace-Id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(NEXT))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Starts the binary against the Runtime API and waits for its answer to
+/// `request_id` (a response or an error); returns the path posted to, the
+/// body, and what the binary printed.
+async fn invoke(server: &MockServer, request_id: &str, env: Vec<(String, String)>) -> (String, Value, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mfa-monitor"));
+    cmd.env_clear()
+        .envs(env)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", server.address().to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "mfa-monitor")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/mfa-monitor")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("binary starts");
+    let prefix = format!("/2018-06-01/runtime/invocation/{request_id}/");
+    let answered: Request = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let reqs = server.received_requests().await.unwrap_or_default();
+            if let Some(r) = reqs.into_iter().find(|r| r.url.path().starts_with(&prefix)) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the function answered the invocation within 120 s");
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let body: Value = serde_json::from_slice(&answered.body).expect("JSON body");
+    (answered.url.path().to_owned(), body, printed)
+}
+
+#[tokio::test]
+async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
+    let account = common::unique_account();
+    let cfg = common::account_config(&account).await;
+    common::seed_user(&aws_sdk_iam::Client::new(&cfg), "heidi", false).await;
+    let table = common::unique("mfa-state");
+    mfa_monitor::state::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
+        .await
+        .unwrap();
+    let (from, to) = common::email_pair(&cfg).await;
+    let mut env = common::account_env(&account).await;
+    env.extend([
+        ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
+        ("MFA_STATE_TABLE".to_owned(), table.clone()),
+        ("ALERT_EMAIL_FROM".to_owned(), from),
+        ("ALERT_EMAIL_TO".to_owned(), to.clone()),
+    ]);
+    let event: Value =
+        serde_json::from_str(include_str!("fixtures/eventbridge-scheduled-event.json")).unwrap();
+    let server = runtime_api(&event, "req-1").await;
+
+    let (posted, summary, printed) = invoke(&server, "req-1", env).await;
+
+    assert_eq!(posted, "/2018-06-01/runtime/invocation/req-1/response", "{summary}\n{printed}");
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["targets"][0]["target"], format!("aws:{account}"));
+    assert_eq!(summary["targets"][0]["result"], "baseline");
+    assert_eq!(summary["channels"][0]["channel"], "email");
+    assert_eq!(summary["channels"][0]["result"], "sent");
+    assert_eq!(common::sent_emails_to(&to).await.len(), 1);
+
+    // Logs: JSON lines on stdout, each with the pass's run_id, ending with
+    // the run summary and the metrics records.
+    let run_id = summary["run_id"].as_str().unwrap();
+    let lines: Vec<Value> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(lines.len() >= 3, "{printed}");
+    let pass_lines: Vec<&Value> = lines.iter().filter(|l| l.get("message").is_some()).collect();
+    assert!(pass_lines.iter().all(|l| l["run_id"] == run_id || l.get("run_id").is_none()));
+    let summary_line = pass_lines
+        .iter()
+        .find(|l| l["message"] == "run summary")
+        .expect("a run summary record");
+    assert_eq!(summary_line["run_id"], run_id);
+    assert_eq!(summary_line["changes"], summary["changes"]);
+    let emf = lines
+        .iter()
+        .find(|l| l.get("_aws").is_some())
+        .expect("an EMF metrics record");
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "MfaMonitor");
+    assert_eq!(emf["Source"], "aws");
+    assert_eq!(emf["Principals"], 2, "heidi and <root>");
+}
+
+#[tokio::test]
+async fn a_configuration_error_is_reported_as_a_lambda_error_naming_the_variable() {
+    let server = runtime_api(&serde_json::json!({}), "req-2").await;
+    let env = vec![
+        ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
+        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+    ];
+    let (posted, body, _) = invoke(&server, "req-2", env).await;
+    assert_eq!(posted, "/2018-06-01/runtime/invocation/req-2/error");
+    assert_eq!(body["errorType"], "ConfigError");
+    assert!(body["errorMessage"].as_str().unwrap().contains("MFA_STATE_TABLE"), "{body}");
+}
