@@ -239,10 +239,16 @@ impl Pass<'_> {
                 .or_insert(0) += 1;
         }
 
+        let lost_race = targets.iter().any(|t| t.result == TargetResult::Conflict);
         let (channel_outcomes, would_send) = if dry_run {
             let mut would = found;
             would.extend(failures.into_iter().map(Notice::Change));
             (Vec::new(), would)
+        } else if lost_race {
+            // The pass that won is delivering the same pending alerts right
+            // now; delivering them here too would send them twice.
+            warn!("another pass committed first; leaving delivery to it");
+            (Vec::new(), Vec::new())
         } else {
             (self.deliver(&failures).await, Vec::new())
         };
