@@ -60,7 +60,13 @@ impl App {
         }
     }
 
-    pub async fn run(&self, dry_run: bool) -> RunSummary {
+    /// One pass. `lease_until` bounds how long an overlapping pass is kept
+    /// out: the Lambda deadline, or the CLI's budget.
+    pub async fn run(
+        &self,
+        dry_run: bool,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> RunSummary {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("pass", run_id = %run_id);
         async {
@@ -72,6 +78,7 @@ impl App {
                 exemptions: &self.config.exemptions,
                 target_timeout: self.config.target_timeout,
                 run_id: &run_id,
+                lease_until,
             }
             .run(dry_run)
             .await;

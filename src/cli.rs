@@ -56,7 +56,10 @@ pub async fn main(cli: Cli) -> ExitCode {
     let app = App::build(config).await;
     match cli.command {
         Command::Run { dry_run } => {
-            let summary = app.run(dry_run).await;
+            let budget = app.config.target_timeout + std::time::Duration::from_secs(300);
+            let until = chrono::Utc::now()
+                + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::minutes(10));
+            let summary = app.run(dry_run, until).await;
             print_run(&summary, cli.json);
             ExitCode::from(if summary.failed() {
                 EXIT_FAILED
@@ -141,6 +144,12 @@ fn print_run(summary: &RunSummary, json: bool) {
                 .map(|e| format!("  error: {e}"))
                 .unwrap_or_default()
         );
+    }
+    if let Some(why) = &summary.skipped {
+        println!("pass skipped: {why}");
+    }
+    if let Some(e) = &summary.error {
+        println!("pass failed: {e}");
     }
     if summary.dry_run {
         match render::render(&summary.would_send) {

@@ -81,7 +81,15 @@ async fn handle(
     let mode = parse_event(&event.payload)?;
     let app = app.as_ref().map_err(|e| HandlerError::Config(e.clone()))?;
     match mode {
-        Mode::Run => Ok(app.run(false).await),
+        Mode::Run => {
+            // The lease lapses shortly after this invocation's deadline, so a
+            // crashed or timed-out pass never blocks the next schedule.
+            let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64)
+                .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::minutes(15));
+            Ok(app
+                .run(false, deadline + chrono::Duration::seconds(10))
+                .await)
+        }
         Mode::Report => Err(HandlerError::ReportUnavailable),
     }
 }

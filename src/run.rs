@@ -29,6 +29,9 @@ pub struct Pass<'a> {
     pub exemptions: &'a Exemptions,
     pub target_timeout: Duration,
     pub run_id: &'a str,
+    /// When this pass's lease lapses (the Lambda deadline, or the CLI's
+    /// budget): an overlapping pass may start after that.
+    pub lease_until: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,14 +94,22 @@ pub struct RunSummary {
     /// In a dry run: what would have been sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_send: Vec<Notice>,
+    /// Set when another pass held the lease and this one did nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Set when the pass could not run at all (the state store is down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunSummary {
     /// A source or channel failed: exit code 1, Lambda error.
     pub fn failed(&self) -> bool {
-        self.targets
-            .iter()
-            .any(|t| t.result == TargetResult::Failed)
+        self.error.is_some()
+            || self
+                .targets
+                .iter()
+                .any(|t| t.result == TargetResult::Failed)
             || self
                 .channels
                 .iter()
@@ -106,12 +117,13 @@ impl RunSummary {
     }
 
     pub fn failure_text(&self) -> String {
-        let mut parts: Vec<String> = self
-            .targets
-            .iter()
-            .filter(|t| t.result == TargetResult::Failed)
-            .map(|t| format!("{}: {}", t.target, t.error.as_deref().unwrap_or("failed")))
-            .collect();
+        let mut parts: Vec<String> = self.error.iter().cloned().collect();
+        parts.extend(
+            self.targets
+                .iter()
+                .filter(|t| t.result == TargetResult::Failed)
+                .map(|t| format!("{}: {}", t.target, t.error.as_deref().unwrap_or("failed"))),
+        );
         parts.extend(
             self.channels
                 .iter()
@@ -167,9 +179,71 @@ fn failure(key: &TargetKey, detail: String, now: DateTime<Utc>) -> Change {
 }
 
 impl Pass<'_> {
+    /// One pass under the store's lease (a dry run writes nothing and takes
+    /// none): a pass that finds the lease held logs and stops cleanly.
     pub async fn run(&self, dry_run: bool) -> RunSummary {
         let started = Instant::now();
         let started_at = Utc::now();
+        if dry_run {
+            return self.run_leased(true, started, started_at).await;
+        }
+        match self
+            .store
+            .acquire_lease(self.run_id, self.lease_until)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!(
+                    "another pass holds the lease; this one stops without collecting or alerting"
+                );
+                let mut s = self.empty_summary(false, started, started_at);
+                s.skipped = Some("another pass holds the lease".into());
+                return s;
+            }
+            Err(e) => {
+                error!(error = %e, "the pass lease could not be taken; nothing collected or sent");
+                let mut s = self.empty_summary(false, started, started_at);
+                s.error = Some(format!("state store unavailable: {e}"));
+                s.ok = false;
+                return s;
+            }
+        }
+        let summary = self.run_leased(false, started, started_at).await;
+        if let Err(e) = self.store.release_lease(self.run_id).await {
+            // It expires on its own; the next pass waits at most until then.
+            warn!(error = %e, "the pass lease could not be released");
+        }
+        summary
+    }
+
+    fn empty_summary(
+        &self,
+        dry_run: bool,
+        started: Instant,
+        started_at: DateTime<Utc>,
+    ) -> RunSummary {
+        RunSummary {
+            run_id: self.run_id.to_owned(),
+            ok: true,
+            dry_run,
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            targets: Vec::new(),
+            changes: BTreeMap::new(),
+            channels: Vec::new(),
+            would_send: Vec::new(),
+            skipped: None,
+            error: None,
+        }
+    }
+
+    async fn run_leased(
+        &self,
+        dry_run: bool,
+        started: Instant,
+        started_at: DateTime<Utc>,
+    ) -> RunSummary {
         let channels: Vec<&'static str> = self.notifiers.iter().map(|n| n.channel()).collect();
 
         let mut targets = Vec::new();
@@ -263,6 +337,8 @@ impl Pass<'_> {
             changes,
             channels: channel_outcomes,
             would_send,
+            skipped: None,
+            error: None,
         };
         summary.ok = !summary.failed();
         summary

@@ -25,7 +25,10 @@ async fn runtime_api(event: &Value, request_id: &str) -> MockServer {
                     "Lambda-Runtime-Invoked-Function-Arn",
                     "arn:aws:lambda:us-east-1:123456789012:function:mfa-monitor",
                 )
-                .insert_header("Lambda-Runtime-Trace-Id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700"),
+                .insert_header(
+                    "Lambda-Runtime-Trace-Id",
+                    "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700",
+                ),
         )
         .up_to_n_times(1)
         .with_priority(1)
@@ -47,7 +50,11 @@ async fn runtime_api(event: &Value, request_id: &str) -> MockServer {
 /// Starts the binary against the Runtime API and waits for its answer to
 /// `request_id` (a response or an error); returns the path posted to, the
 /// body, and what the binary printed.
-async fn invoke(server: &MockServer, request_id: &str, env: Vec<(String, String)>) -> (String, Value, String) {
+async fn invoke(
+    server: &MockServer,
+    request_id: &str,
+    env: Vec<(String, String)>,
+) -> (String, Value, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mfa-monitor"));
     cmd.env_clear()
         .envs(env)
@@ -104,7 +111,10 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
 
     let (posted, summary, printed) = invoke(&server, "req-1", env).await;
 
-    assert_eq!(posted, "/2018-06-01/runtime/invocation/req-1/response", "{summary}\n{printed}");
+    assert_eq!(
+        posted, "/2018-06-01/runtime/invocation/req-1/response",
+        "{summary}\n{printed}"
+    );
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["targets"][0]["target"], format!("aws:{account}"));
     assert_eq!(summary["targets"][0]["result"], "baseline");
@@ -120,8 +130,13 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     assert!(lines.len() >= 3, "{printed}");
-    let pass_lines: Vec<&Value> = lines.iter().filter(|l| l.get("message").is_some()).collect();
-    assert!(pass_lines.iter().all(|l| l["run_id"] == run_id || l.get("run_id").is_none()));
+    let pass_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("message").is_some())
+        .collect();
+    assert!(pass_lines
+        .iter()
+        .all(|l| l["run_id"] == run_id || l.get("run_id").is_none()));
     let summary_line = pass_lines
         .iter()
         .find(|l| l["message"] == "run summary")
@@ -132,7 +147,10 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
         .iter()
         .find(|l| l.get("_aws").is_some())
         .expect("an EMF metrics record");
-    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "MfaMonitor");
+    assert_eq!(
+        emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "MfaMonitor"
+    );
     assert_eq!(emf["Source"], "aws");
     assert_eq!(emf["Principals"], 2, "heidi and <root>");
 }
@@ -147,5 +165,11 @@ async fn a_configuration_error_is_reported_as_a_lambda_error_naming_the_variable
     let (posted, body, _) = invoke(&server, "req-2", env).await;
     assert_eq!(posted, "/2018-06-01/runtime/invocation/req-2/error");
     assert_eq!(body["errorType"], "ConfigError");
-    assert!(body["errorMessage"].as_str().unwrap().contains("MFA_STATE_TABLE"), "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("MFA_STATE_TABLE"),
+        "{body}"
+    );
 }

@@ -2,7 +2,10 @@
 //! DynamoDB) and the local state file.
 mod common;
 
-use common::{account_config, account_env, email_pair, remove_mfa, run_binary, seed_user, sent_emails_to, unique_account};
+use common::{
+    account_config, account_env, email_pair, remove_mfa, run_binary, seed_user, sent_emails_to,
+    unique_account,
+};
 
 fn env_with(base: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = base.to_vec();
@@ -39,13 +42,20 @@ async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
     assert!(subject.contains("baseline"), "{subject}");
     let body = mails[0]["body"].as_str().unwrap();
     assert!(body.contains(&format!("aws:{account}/carol")), "{body}");
-    assert!(!body.contains(&format!("aws:{account}/alice")), "alice has MFA: {body}");
+    assert!(
+        !body.contains(&format!("aws:{account}/alice")),
+        "alice has MFA: {body}"
+    );
 
     let before = std::fs::read(&state).unwrap();
     let second = run_binary(&["run"], &env).await;
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(sent_emails_to(&to).await.len(), 1, "no change, no email");
-    assert_eq!(std::fs::read(&state).unwrap(), before, "no change, no state write");
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "no change, no state write"
+    );
 
     remove_mfa(&iam, &account, "bob").await;
     let third = run_binary(&["run"], &env).await;
@@ -55,18 +65,28 @@ async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
     let body = mails[1]["body"].as_str().unwrap();
     assert!(body.contains(&format!("aws:{account}/bob")), "{body}");
     assert!(body.contains("mfa_disabled"), "{body}");
-    assert!(!body.contains(&format!("aws:{account}/carol")), "carol did not change: {body}");
+    assert!(
+        !body.contains(&format!("aws:{account}/carol")),
+        "carol did not change: {body}"
+    );
 
     let fourth = run_binary(&["run"], &env).await;
     assert_eq!(fourth.code, 0);
-    assert_eq!(sent_emails_to(&to).await.len(), 2, "the alert is not sent twice");
+    assert_eq!(
+        sent_emails_to(&to).await.len(),
+        2,
+        "the alert is not sent twice"
+    );
 
     let status = run_binary(&["status", "--json"], &env).await;
     assert_eq!(status.code, 0, "{}", status.stderr);
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     let bob = &v["targets"][0]["principals"]["bob"];
     assert_eq!(bob["status"], "disabled");
-    assert!(v["pending"].as_array().unwrap().is_empty(), "nothing left pending");
+    assert!(
+        v["pending"].as_array().unwrap().is_empty(),
+        "nothing left pending"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +124,10 @@ async fn an_unreachable_iam_endpoint_is_source_failed_with_exit_1_and_state_unto
     let state = dir.path().join("state.json");
     let good = env_with(
         &account_env(&account).await,
-        &[("AWS_IAM_ACCOUNTS", "self"), ("MFA_STATE_FILE", state.to_str().unwrap())],
+        &[
+            ("AWS_IAM_ACCOUNTS", "self"),
+            ("MFA_STATE_FILE", state.to_str().unwrap()),
+        ],
     );
     assert_eq!(run_binary(&["run"], &good).await.code, 0);
     let before = std::fs::read(&state).unwrap();
@@ -122,8 +145,16 @@ async fn an_unreachable_iam_endpoint_is_source_failed_with_exit_1_and_state_unto
     assert_eq!(v["ok"], false);
     assert_eq!(v["targets"][0]["result"], "failed");
     assert_eq!(v["changes"]["aws"]["source_failed"], 1);
-    assert!(ran.stderr.contains("source_failed"), "the alert names the failure: {}", ran.stderr);
-    assert_eq!(std::fs::read(&state).unwrap(), before, "a failure must not read as everyone left");
+    assert!(
+        ran.stderr.contains("source_failed"),
+        "the alert names the failure: {}",
+        ran.stderr
+    );
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "a failure must not read as everyone left"
+    );
 }
 
 #[tokio::test]
@@ -136,12 +167,19 @@ async fn a_malformed_state_file_is_a_clear_error_and_is_not_overwritten() {
     std::fs::write(&state, b"{\"format\": 1, \"targets\": {\"aws:1\": 42}}").unwrap();
     let env = env_with(
         &account_env(&account).await,
-        &[("AWS_IAM_ACCOUNTS", "self"), ("MFA_STATE_FILE", state.to_str().unwrap())],
+        &[
+            ("AWS_IAM_ACCOUNTS", "self"),
+            ("MFA_STATE_FILE", state.to_str().unwrap()),
+        ],
     );
     let ran = run_binary(&["run"], &env).await;
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert!(ran.stdout.contains("is malformed"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("state.json"), "names the file: {}", ran.stdout);
+    assert!(
+        ran.stdout.contains("state.json"),
+        "names the file: {}",
+        ran.stdout
+    );
     assert_eq!(
         std::fs::read(&state).unwrap(),
         b"{\"format\": 1, \"targets\": {\"aws:1\": 42}}"
@@ -150,7 +188,11 @@ async fn a_malformed_state_file_is_a_clear_error_and_is_not_overwritten() {
 
 #[tokio::test]
 async fn bad_configuration_exits_2_naming_the_variable() {
-    let ran = run_binary(&["run"], &[("AWS_IAM_ACCOUNTS".into(), "arn:aws:iam::1:role/x".into())]).await;
+    let ran = run_binary(
+        &["run"],
+        &[("AWS_IAM_ACCOUNTS".into(), "arn:aws:iam::1:role/x".into())],
+    )
+    .await;
     assert_eq!(ran.code, 2);
     assert!(ran.stderr.contains("AWS_IAM_ACCOUNTS"), "{}", ran.stderr);
     let ran = run_binary(&["check"], &[]).await;
@@ -170,12 +212,19 @@ async fn an_assumed_role_account_is_monitored_under_its_own_account_id() {
     let role = format!("arn:aws:iam::{account}:role/mfa-monitor-audit");
     let env = env_with(
         &account_env(&runner).await,
-        &[("AWS_IAM_ACCOUNTS", &role), ("MFA_STATE_FILE", state.to_str().unwrap())],
+        &[
+            ("AWS_IAM_ACCOUNTS", &role),
+            ("MFA_STATE_FILE", state.to_str().unwrap()),
+        ],
     );
     let ran = run_binary(&["run", "--json"], &env).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     let v: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(v["targets"][0]["target"], format!("aws:{account}"));
-    let status: serde_json::Value = serde_json::from_str(&run_binary(&["status", "--json"], &env).await.stdout).unwrap();
-    assert_eq!(status["targets"][0]["principals"]["grace"]["status"], "disabled");
+    let status: serde_json::Value =
+        serde_json::from_str(&run_binary(&["status", "--json"], &env).await.stdout).unwrap();
+    assert_eq!(
+        status["targets"][0]["principals"]["grace"]["status"],
+        "disabled"
+    );
 }

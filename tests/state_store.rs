@@ -227,6 +227,8 @@ on_both_stores!(
     a_large_entry_of_3000_notices_round_trips_intact,
     a_malformed_stored_item_is_reported_with_its_location_and_never_overwritten,
     check_names_the_store,
+    only_one_pass_holds_the_lease_until_it_is_released_or_expires,
+    the_lease_does_not_hide_targets_from_status,
 );
 
 // ---------------------------------------------------------------- data
@@ -754,6 +756,61 @@ async fn check_names_the_store(h: &dyn Harness) {
 }
 
 // ---------------------------------------------------------------- DynamoDB only
+
+async fn only_one_pass_holds_the_lease_until_it_is_released_or_expires(h: &dyn Harness) {
+    let store = h.store();
+    let later = Utc::now() + Duration::minutes(15);
+    assert!(store.acquire_lease("run-a", later).await.unwrap());
+    assert!(
+        !store.acquire_lease("run-b", later).await.unwrap(),
+        "overlapping pass let in"
+    );
+    assert!(
+        store.acquire_lease("run-a", later).await.unwrap(),
+        "the holder renews"
+    );
+    store.release_lease("run-b").await.unwrap();
+    assert!(
+        !store.acquire_lease("run-b", later).await.unwrap(),
+        "a non-holder released it"
+    );
+    store.release_lease("run-a").await.unwrap();
+    assert!(store
+        .acquire_lease("run-b", Utc::now() - Duration::seconds(5))
+        .await
+        .unwrap());
+    // run-b crashed: its lease has already expired, so the next pass runs.
+    assert!(
+        store.acquire_lease("run-c", later).await.unwrap(),
+        "an expired lease blocked"
+    );
+
+    let (a, b) = tokio::join!(
+        store.acquire_lease("run-d", later),
+        store.acquire_lease("run-e", later)
+    );
+    assert!(!a.unwrap() && !b.unwrap(), "run-c still holds it");
+}
+
+async fn the_lease_does_not_hide_targets_from_status(h: &dyn Harness) {
+    let store = h.store();
+    store
+        .acquire_lease("run-a", Utc::now() + Duration::minutes(5))
+        .await
+        .unwrap();
+    store
+        .commit(first_commit(&target(), three(t0())))
+        .await
+        .unwrap();
+    let targets = store.targets().await.unwrap();
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    assert!(store
+        .pending()
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| !e.id.contains("lease")));
+}
 
 fn population(n: usize, at: DateTime<Utc>, padding: usize) -> Vec<PrincipalRecord> {
     (0..n)

@@ -47,6 +47,10 @@ pub const SORT_KEY: &str = "principal";
 pub const META: &str = "#meta";
 /// Partition of the outbox.
 pub const OUTBOX: &str = "#outbox";
+/// Partition and sort key of the pass lease item.
+pub const LEASE: &str = "#lease";
+/// Epoch seconds; the table's TTL attribute, so expired leases go away.
+pub const EXPIRES_AT: &str = "expires_at";
 /// Largest piece of an outbox entry's notices JSON kept in one item.
 pub const DEFAULT_OUTBOX_CHUNK_BYTES: usize = 300 * 1024;
 
@@ -649,9 +653,10 @@ impl StateStore for DynamoDbStore {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .filter_expression("#pk <> :outbox")
+                .filter_expression("#pk <> :outbox AND #pk <> :lease")
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_values(":outbox", s(OUTBOX))
+                .expression_attribute_values(":lease", s(LEASE))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -791,6 +796,63 @@ impl StateStore for DynamoDbStore {
             self.delete_outbox_chunks(&sorts, true).await?;
         }
         Ok(())
+    }
+
+    async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
+        let mut item = self.key(LEASE, LEASE);
+        item.insert("holder".into(), s(holder));
+        item.insert("until".into(), s(&rfc3339(until)));
+        item.insert(
+            EXPIRES_AT.into(),
+            AttributeValue::N(until.timestamp().to_string()),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #exp < :now OR holder = :holder")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#exp", EXPIRES_AT)
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(Utc::now().timestamp().to_string()),
+            )
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.backend("dynamodb:PutItem", e)),
+        }
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), StateError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(LEASE, LEASE)))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.backend("dynamodb:DeleteItem", e)),
+        }
     }
 
     async fn check(&self) -> Result<String, StateError> {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{OutboxEntry, StateError, StateStore, TargetCommit};
+use chrono::{DateTime, Utc};
+
+use super::{Lease, OutboxEntry, StateError, StateStore, TargetCommit};
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::TargetKey;
 
@@ -23,6 +25,8 @@ struct Document {
     targets: BTreeMap<String, StoredTarget>,
     #[serde(default)]
     outbox: Vec<OutboxEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease: Option<Lease>,
 }
 
 pub struct FileStore {
@@ -191,6 +195,31 @@ impl StateStore for FileStore {
             }
             doc.outbox.retain(|e| !e.channels.is_empty());
             Ok(((), dirty || doc.outbox.len() != before))
+        })
+    }
+
+    async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
+        let now = Utc::now();
+        self.update(|doc| match &doc.lease {
+            Some(l) if l.holder != holder && l.until > now => Ok((false, false)),
+            _ => {
+                doc.lease = Some(Lease {
+                    holder: holder.to_owned(),
+                    until,
+                });
+                Ok((true, true))
+            }
+        })
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), StateError> {
+        self.update(|doc| {
+            if doc.lease.as_ref().is_some_and(|l| l.holder == holder) {
+                doc.lease = None;
+                Ok(((), true))
+            } else {
+                Ok(((), false))
+            }
         })
     }
 

@@ -81,6 +81,22 @@ pub trait StateStore: Send + Sync {
     /// channel is left.
     async fn acknowledge(&self, id: &str, channel: &str) -> Result<(), StateError>;
 
+    /// Takes the one-pass-at-a-time lease for `holder` until `until`
+    /// (DESIGN.md §3.6). `false` when another holder's lease has not
+    /// expired: that pass is running, this one must not. A crashed pass's
+    /// lease simply expires.
+    async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError>;
+
+    /// Gives the lease back early; a lease already taken over is left alone.
+    async fn release_lease(&self, holder: &str) -> Result<(), StateError>;
+
     /// Reachability, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, StateError>;
+}
+
+/// Who holds the pass lease, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub holder: String,
+    pub until: DateTime<Utc>,
 }
