@@ -228,3 +228,37 @@ async fn an_assumed_role_account_is_monitored_under_its_own_account_id() {
         "disabled"
     );
 }
+
+#[tokio::test]
+async fn two_overlapping_passes_on_one_table_send_one_email_between_them() {
+    let account = unique_account();
+    let cfg = account_config(&account).await;
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    seed_user(&iam, "ivan", true).await;
+    seed_user(&iam, "judy", false).await;
+    let table = common::unique("mfa-state");
+    mfa_monitor::state::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
+        .await
+        .unwrap();
+    let (from, to) = email_pair(&cfg).await;
+    let env = env_with(
+        &account_env(&account).await,
+        &[
+            ("AWS_IAM_ACCOUNTS", "self"),
+            ("MFA_STATE_TABLE", &table),
+            ("ALERT_EMAIL_FROM", &from),
+            ("ALERT_EMAIL_TO", &to),
+        ],
+    );
+    // EventBridge delivers at least once: the same schedule fires twice.
+    let (a, b) = tokio::join!(run_binary(&["run", "--json"], &env), run_binary(&["run", "--json"], &env));
+    assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
+    assert_eq!(sent_emails_to(&to).await.len(), 1, "baseline sent once");
+
+    remove_mfa(&iam, &account, "ivan").await;
+    let (a, b) = tokio::join!(run_binary(&["run", "--json"], &env), run_binary(&["run", "--json"], &env));
+    assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
+    let mails = sent_emails_to(&to).await;
+    assert_eq!(mails.len(), 2, "the change is alerted exactly once");
+    assert!(mails[1]["body"].as_str().unwrap().contains(&format!("aws:{account}/ivan")));
+}
