@@ -251,14 +251,23 @@ async fn two_overlapping_passes_on_one_table_send_one_email_between_them() {
         ],
     );
     // EventBridge delivers at least once: the same schedule fires twice.
-    let (a, b) = tokio::join!(run_binary(&["run", "--json"], &env), run_binary(&["run", "--json"], &env));
+    let (a, b) = tokio::join!(
+        run_binary(&["run", "--json"], &env),
+        run_binary(&["run", "--json"], &env)
+    );
     assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
     assert_eq!(sent_emails_to(&to).await.len(), 1, "baseline sent once");
 
     remove_mfa(&iam, &account, "ivan").await;
-    let (a, b) = tokio::join!(run_binary(&["run", "--json"], &env), run_binary(&["run", "--json"], &env));
+    let (a, b) = tokio::join!(
+        run_binary(&["run", "--json"], &env),
+        run_binary(&["run", "--json"], &env)
+    );
     assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
     let mails = sent_emails_to(&to).await;
     assert_eq!(mails.len(), 2, "the change is alerted exactly once");
-    assert!(mails[1]["body"].as_str().unwrap().contains(&format!("aws:{account}/ivan")));
+    assert!(mails[1]["body"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("aws:{account}/ivan")));
 }

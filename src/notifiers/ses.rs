@@ -1,1 +1,115 @@
-// placeholder
+//! Email through Amazon SES (v1 `SendEmail`): one message per pass with an
+//! HTML table and a plain-text part.
+
+use async_trait::async_trait;
+use aws_sdk_ses::types::{Body, Content, Destination, Message as SesMessage};
+
+use super::{Message, Notifier, NotifyError};
+use crate::config::EmailConfig;
+
+/// SES accepts at most 50 recipients per message.
+const MAX_RECIPIENTS: usize = 50;
+
+pub struct SesNotifier {
+    client: aws_sdk_ses::Client,
+    config: EmailConfig,
+}
+
+impl SesNotifier {
+    pub fn new(client: aws_sdk_ses::Client, config: EmailConfig) -> Self {
+        Self { client, config }
+    }
+
+    fn error(message: String, source: Option<crate::monitors::BoxError>) -> NotifyError {
+        NotifyError {
+            channel: "email",
+            message,
+            source,
+        }
+    }
+}
+
+fn content(text: &str) -> Content {
+    Content::builder()
+        .data(text)
+        .charset("UTF-8")
+        .build()
+        .expect("data is set")
+}
+
+#[async_trait]
+impl Notifier for SesNotifier {
+    fn channel(&self) -> &'static str {
+        "email"
+    }
+
+    async fn send(&self, message: &Message) -> Result<(), NotifyError> {
+        let body = Body::builder()
+            .text(content(&message.text))
+            .html(content(&message.html))
+            .build();
+        let ses_message = SesMessage::builder()
+            .subject(content(&message.subject))
+            .body(body)
+            .build();
+        for recipients in self.config.to.chunks(MAX_RECIPIENTS) {
+            let destination = Destination::builder()
+                .set_to_addresses(Some(recipients.to_vec()))
+                .build();
+            self.client
+                .send_email()
+                .source(&self.config.from)
+                .destination(destination)
+                .message(ses_message.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    let text = crate::aws::error_text(&e);
+                    let hint = if text.contains("not verified") {
+                        "; verify the ALERT_EMAIL_FROM address (and, in the SES sandbox, ALERT_EMAIL_TO) in SES"
+                    } else {
+                        ""
+                    };
+                    Self::error(format!("SendEmail failed: {text}{hint}"), Some(Box::new(e)))
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn check(&self) -> Result<String, NotifyError> {
+        let out = self
+            .client
+            .get_identity_verification_attributes()
+            .identities(&self.config.from)
+            .send()
+            .await
+            .map_err(|e| {
+                Self::error(
+                    format!(
+                        "GetIdentityVerificationAttributes failed: {}",
+                        crate::aws::error_text(&e)
+                    ),
+                    Some(Box::new(e)),
+                )
+            })?;
+        let status = out
+            .verification_attributes
+            .get(&self.config.from)
+            .map(|a| a.verification_status.as_str().to_owned());
+        match status.as_deref() {
+            Some("Success") => Ok(format!(
+                "sender {} verified; {} recipient(s)",
+                self.config.from,
+                self.config.to.len()
+            )),
+            other => Err(Self::error(
+                format!(
+                    "ALERT_EMAIL_FROM {} is not verified in SES (status: {})",
+                    self.config.from,
+                    other.unwrap_or("none")
+                ),
+                None,
+            )),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Starts or stops a local moto server (the AWS emulator the tests and the
+# demo use).
+#   moto.sh start [PORT]   start on 127.0.0.1:PORT (default $MOTO_PORT or 5000)
+#                          unless something already answers there
+#   moto.sh stop [PORT]    stop the server this script started on PORT
+# Installs `moto[server]` with pip when `moto_server` is missing.
+set -euo pipefail
+
+cmd="${1:-}"
+port="${2:-${MOTO_PORT:-5000}}"
+pidfile="${TMPDIR:-/tmp}/mfa-monitor-moto-${port}.pid"
+url="http://127.0.0.1:${port}"
+
+answering() { curl -fsS -o /dev/null --max-time 2 "$url/moto-api/" 2>/dev/null; }
+
+case "$cmd" in
+start)
+    if answering; then
+        echo "moto already answering at $url" >&2
+        exit 0
+    fi
+    if ! command -v moto_server >/dev/null 2>&1; then
+        echo "installing moto[server] with pip" >&2
+        python3 -m pip install --quiet 'moto[server]'
+    fi
+    log="${TMPDIR:-/tmp}/mfa-monitor-moto-${port}.log"
+    nohup moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    echo $! >"$pidfile"
+    for _ in $(seq 1 60); do
+        if answering; then
+            echo "moto started at $url (log: $log)" >&2
+            exit 0
+        fi
+        sleep 0.5
+    done
+    echo "moto did not answer at $url within 30 s; see $log" >&2
+    exit 1
+    ;;
+stop)
+    if [ -f "$pidfile" ]; then
+        kill "$(cat "$pidfile")" 2>/dev/null || true
+        rm -f "$pidfile"
+        echo "moto on port $port stopped" >&2
+    fi
+    ;;
+*)
+    echo "usage: $0 start|stop [PORT]" >&2
+    exit 2
+    ;;
+esac
