@@ -25,7 +25,8 @@ start)
         python3 -m pip install --quiet 'moto[server]'
     fi
     log="${TMPDIR:-/tmp}/mfa-monitor-moto-${port}.log"
-    nohup moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    # AWS managed policies (AdministratorAccess) exist only when loaded.
+    MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 60); do
         if answering; then

@@ -1,0 +1,160 @@
+//! The IAM monitor against moto: each test in its own account.
+mod common;
+
+use std::time::Duration;
+
+use mfa_monitor::config::AwsAccount;
+use mfa_monitor::domain::{MfaStatus, Observation, TargetSnapshot};
+use mfa_monitor::monitors::aws_iam::{collect_account, AwsIamMonitor, ReportPolling};
+use mfa_monitor::monitors::{Monitor, MonitorError};
+
+const FAST: ReportPolling = ReportPolling {
+    interval: Duration::from_millis(50),
+    max_wait: Duration::from_secs(10),
+};
+
+fn find<'a>(s: &'a TargetSnapshot, name: &str) -> &'a Observation {
+    s.principals
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} missing from {:?}", s.principals))
+}
+
+#[tokio::test]
+async fn every_user_gets_a_status_from_devices_and_console_access() {
+    let account = common::unique_account();
+    let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
+    common::seed_user(&iam, "alice", true).await;
+    common::seed_user(&iam, "carol", false).await;
+    iam.create_user()
+        .user_name("ci-deployer")
+        .send()
+        .await
+        .unwrap();
+
+    let s = collect_account(&iam, &account, FAST).await.unwrap();
+    assert_eq!(s.key.to_string(), format!("aws:{account}"));
+    assert_eq!(s.principals.len(), 4, "3 users and <root>");
+    let alice = find(&s, "alice");
+    assert_eq!(alice.status, MfaStatus::Enabled);
+    assert_eq!(alice.attributes.mfa_devices, ["virtual"]);
+    assert!(alice.attributes.console_login);
+    assert_eq!(find(&s, "carol").status, MfaStatus::Disabled);
+    let ci = find(&s, "ci-deployer");
+    assert_eq!(ci.status, MfaStatus::NotApplicable, "no console password");
+    assert!(!ci.attributes.console_login);
+    let root = find(&s, "<root>");
+    assert!(root.attributes.admin);
+    // moto always reports AccountMFAEnabled = 0.
+    assert_eq!(root.status, MfaStatus::Disabled);
+    assert_eq!(s.settings.root_mfa_enabled, Some(false));
+}
+
+#[tokio::test]
+async fn administrator_access_directly_or_through_a_group_makes_an_admin() {
+    let account = common::unique_account();
+    let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
+    for u in ["direct", "grouped", "plain"] {
+        common::seed_user(&iam, u, false).await;
+    }
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    iam.attach_user_policy()
+        .user_name("direct")
+        .policy_arn(admin)
+        .send()
+        .await
+        .unwrap();
+    iam.create_group()
+        .group_name("admins")
+        .send()
+        .await
+        .unwrap();
+    iam.attach_group_policy()
+        .group_name("admins")
+        .policy_arn(admin)
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("admins")
+        .user_name("grouped")
+        .send()
+        .await
+        .unwrap();
+
+    let s = collect_account(&iam, &account, FAST).await.unwrap();
+    assert!(find(&s, "direct").attributes.admin);
+    assert!(find(&s, "grouped").attributes.admin);
+    assert!(!find(&s, "plain").attributes.admin);
+}
+
+#[tokio::test]
+async fn a_user_created_after_the_report_and_a_device_removed_since_are_read_live() {
+    let account = common::unique_account();
+    let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
+    common::seed_user(&iam, "early", true).await;
+    collect_account(&iam, &account, FAST).await.unwrap();
+    // The report is now generated; the changes below come after it.
+    common::seed_user(&iam, "late", false).await;
+    common::remove_mfa(&iam, &account, "early").await;
+    let s = collect_account(&iam, &account, FAST).await.unwrap();
+    assert_eq!(find(&s, "late").status, MfaStatus::Disabled);
+    assert!(find(&s, "late").attributes.console_login);
+    assert_eq!(
+        find(&s, "early").status,
+        MfaStatus::Disabled,
+        "removed device seen live"
+    );
+}
+
+#[tokio::test]
+async fn a_role_account_is_read_through_sts_assume_role_under_its_account_id() {
+    let account = common::unique_account();
+    let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
+    common::seed_user(&iam, "mallory", false).await;
+    let arn = format!("arn:aws:iam::{account}:role/mfa-monitor-audit");
+    let monitor = AwsIamMonitor::new(
+        common::account_config(&common::unique_account()).await,
+        vec![AwsAccount::Role {
+            arn: arn.clone(),
+            account_id: account.clone(),
+        }],
+    )
+    .with_report_polling(FAST.interval, FAST.max_wait);
+    assert_eq!(monitor.targets(), [arn.clone()]);
+    assert_eq!(
+        monitor.provisional_key(&arn).to_string(),
+        format!("aws:{account}")
+    );
+    let s = monitor.collect(&arn).await.unwrap();
+    assert_eq!(s.key.to_string(), format!("aws:{account}"));
+    assert_eq!(find(&s, "mallory").status, MfaStatus::Disabled);
+    let check = monitor.check(&arn).await;
+    assert!(check.ok, "{check:?}");
+    assert_eq!(check.component, format!("aws:{account}"));
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_an_error_not_an_empty_account() {
+    let base = common::base_config().await;
+    let broken = base
+        .into_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .build();
+    let monitor = AwsIamMonitor::new(broken, vec![AwsAccount::SelfAccount]);
+    let err = monitor.collect("self").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MonitorError::Call {
+                operation: "sts:GetCallerIdentity",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let check = monitor.check("self").await;
+    assert!(!check.ok);
+    assert_eq!(check.component, "aws:self");
+}
