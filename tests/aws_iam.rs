@@ -121,7 +121,7 @@ async fn a_role_account_is_read_through_sts_assume_role_under_its_account_id() {
         }],
     )
     .with_report_polling(FAST.interval, FAST.max_wait);
-    assert_eq!(monitor.targets(), [arn.clone()]);
+    assert_eq!(monitor.targets(), vec![arn.clone()]);
     assert_eq!(
         monitor.provisional_key(&arn).to_string(),
         format!("aws:{account}")
