@@ -25,7 +25,8 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
 /// The format and level for this process: Lambda honours
 /// `AWS_LAMBDA_LOG_FORMAT` (JSON unless `Text`) and `AWS_LAMBDA_LOG_LEVEL`;
-/// the CLI uses `RUST_LOG` (default `info`) and `--json`-independent text.
+/// the CLI uses `RUST_LOG` (default `warn`: the command prints its own
+/// results) as text on stderr.
 pub fn init(lambda: bool) {
     let format = if lambda
         && !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"))
@@ -41,7 +42,7 @@ pub fn init(lambda: bool) {
             .map(|l| lambda_level(&l).to_owned())
             .unwrap_or_else(|| "info".to_owned())
     } else {
-        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned())
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned())
     };
     // The SDKs are chatty at debug: a bare level applies to this crate only;
     // a full directive (`a=debug,b=warn`) is taken as written.
