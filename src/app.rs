@@ -4,9 +4,11 @@
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::{Config, StateLocation};
+use crate::config::{Config, ConfigError, StateLocation};
 use crate::domain::snapshot::StoredTarget;
+use crate::http::{HttpClient, RetryPolicy};
 use crate::monitors::aws_iam::AwsIamMonitor;
+use crate::monitors::github::GithubMonitor;
 use crate::monitors::{CheckItem, Monitor};
 use crate::notifiers::ses::SesNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
@@ -24,9 +26,11 @@ pub struct App {
 }
 
 impl App {
-    /// Builds every adapter. Nothing is called yet: reachability is what
-    /// `check` is for, and a pass reports failures per target.
-    pub async fn build(config: Config) -> App {
+    /// Builds every adapter and resolves secrets (once). Nothing else is
+    /// called yet: reachability is what `check` is for, and a pass reports
+    /// failures per target. A secret that cannot be read is a configuration
+    /// error naming its variable.
+    pub async fn build(config: Config) -> Result<App, ConfigError> {
         let sdk = crate::aws::sdk_config().await;
         let store: Box<dyn StateStore> = match &config.state {
             StateLocation::Table(t) => Box::new(DynamoDbStore::new(
@@ -42,6 +46,18 @@ impl App {
                 config.aws_iam_accounts.clone(),
             )));
         }
+        if let Some(gh) = &config.github {
+            let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+            let token = crate::secrets::resolve(&gh.token, &secrets)
+                .await
+                .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?;
+            monitors.push(Box::new(GithubMonitor::new(
+                HttpClient::new(RetryPolicy::default()),
+                &gh.api_url,
+                token,
+                gh.orgs.clone(),
+            )?));
+        }
         let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
         if let Some(email) = &config.email {
             notifiers.push(Box::new(SesNotifier::new(
@@ -52,12 +68,12 @@ impl App {
         if notifiers.is_empty() {
             notifiers.push(Box::new(StdoutNotifier));
         }
-        App {
+        Ok(App {
             config,
             store,
             monitors,
             notifiers,
-        }
+        })
     }
 
     /// One pass. `lease_until` bounds how long an overlapping pass is kept
@@ -106,9 +122,10 @@ impl App {
             component: "config".into(),
             ok: true,
             detail: format!(
-                "state in {}; {} AWS account(s); channels: {}; {} exemption(s)",
+                "state in {}; {} AWS account(s); {} GitHub org(s); channels: {}; {} exemption(s)",
                 self.config.state,
                 self.config.aws_iam_accounts.len(),
+                self.config.github.as_ref().map_or(0, |g| g.orgs.len()),
                 self.config.channel_names().join(", "),
                 self.config.exemptions.len()
             ),

@@ -53,7 +53,13 @@ pub async fn main(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let app = App::build(config).await;
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("mfa-monitor: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     match cli.command {
         Command::Run { dry_run } => {
             let budget = app.config.target_timeout + std::time::Duration::from_secs(300);
@@ -152,7 +158,12 @@ fn print_run(summary: &RunSummary, json: bool) {
         println!("pass failed: {e}");
     }
     if summary.dry_run {
-        match render::render(&summary.would_send) {
+        let warnings: Vec<String> = summary
+            .targets
+            .iter()
+            .flat_map(|t| t.warnings.iter().map(move |w| format!("{}: {w}", t.target)))
+            .collect();
+        match render::render(&summary.would_send, &warnings) {
             Some(m) => println!(
                 "\n(dry run: nothing sent, nothing committed) would send:\n{}\n{}",
                 m.subject, m.text

@@ -39,6 +39,7 @@ pub enum SecretSource {
 #[derive(Clone)]
 pub struct SecretVar {
     pub variable: &'static str,
+    pub id_variable: &'static str,
     pub source: SecretSource,
 }
 
@@ -46,7 +47,7 @@ impl fmt::Debug for SecretVar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             SecretSource::Value(_) => write!(f, "{}=<redacted>", self.variable),
-            SecretSource::SecretsManager(id) => write!(f, "{}_SECRET_ID={id}", self.variable),
+            SecretSource::SecretsManager(id) => write!(f, "{}={id}", self.id_variable),
         }
     }
 }
@@ -115,10 +116,22 @@ pub struct EmailConfig {
     pub to: Vec<String>,
 }
 
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    pub orgs: Vec<String>,
+    pub token: SecretVar,
+    /// `https://api.github.com`, or `https://HOST/api/v3` for GitHub
+    /// Enterprise Server; no trailing slash.
+    pub api_url: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub state: StateLocation,
     pub aws_iam_accounts: Vec<AwsAccount>,
+    pub github: Option<GithubConfig>,
     pub email: Option<EmailConfig>,
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
@@ -128,12 +141,10 @@ pub struct Config {
 /// Variables of sources and channels that later versions implement. Set
 /// now, they are refused rather than silently ignored: ignoring a source
 /// would read as an all-clear for it.
-const NOT_YET_AVAILABLE: [(&str, &str); 6] = [
-    ("GITHUB_ORGS", "the GitHub monitor"),
+const NOT_YET_AVAILABLE: [(&str, &str); 4] = [
     ("SNOWFLAKE_ACCOUNT", "the Snowflake monitor"),
     ("SLACK_WEBHOOK_URL", "the Slack channel"),
     ("SLACK_WEBHOOK_URL_SECRET_ID", "the Slack channel"),
-    ("GITHUB_TOKEN_SECRET_ID", "the GitHub monitor"),
     ("SNOWFLAKE_PRIVATE_KEY_SECRET_ID", "the Snowflake monitor"),
 ];
 
@@ -187,10 +198,46 @@ impl Config {
                 accounts
             }
         };
-        if aws_iam_accounts.is_empty() {
+        let github = match get("GITHUB_ORGS") {
+            None => None,
+            Some(list) => {
+                let mut orgs: Vec<String> = Vec::new();
+                for org in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !org
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
+                        return Err(ConfigError::new(
+                            "GITHUB_ORGS",
+                            format!("`{org}` is not an organization login"),
+                        ));
+                    }
+                    if !orgs.iter().any(|o| o.eq_ignore_ascii_case(org)) {
+                        orgs.push(org.to_owned());
+                    }
+                }
+                let token = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", &lookup)?.ok_or_else(|| {
+                    ConfigError::new("GITHUB_TOKEN", "GITHUB_ORGS is set but neither GITHUB_TOKEN nor GITHUB_TOKEN_SECRET_ID is")
+                })?;
+                let api_url =
+                    get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned());
+                if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+                    return Err(ConfigError::new(
+                        "GITHUB_API_URL",
+                        format!("`{api_url}` is not an http(s) URL (e.g. https://github.example.com/api/v3)"),
+                    ));
+                }
+                (!orgs.is_empty()).then(|| GithubConfig {
+                    orgs,
+                    token,
+                    api_url: api_url.trim_end_matches('/').to_owned(),
+                })
+            }
+        };
+        if aws_iam_accounts.is_empty() && github.is_none() {
             return Err(ConfigError::new(
                 "AWS_IAM_ACCOUNTS",
-                "no source configured: set AWS_IAM_ACCOUNTS (e.g. `self`)",
+                "no source configured: set AWS_IAM_ACCOUNTS (e.g. `self`) and/or GITHUB_ORGS",
             ));
         }
 
@@ -257,6 +304,7 @@ impl Config {
         Ok(Config {
             state,
             aws_iam_accounts,
+            github,
             email,
             exemptions,
             target_timeout,
@@ -290,10 +338,12 @@ pub fn secret_var(
         )),
         (Some(value), None) => Ok(Some(SecretVar {
             variable,
+            id_variable,
             source: SecretSource::Value(value.into()),
         })),
         (None, Some(id)) => Ok(Some(SecretVar {
             variable,
+            id_variable,
             source: SecretSource::SecretsManager(id.trim().to_owned()),
         })),
         (None, None) => Ok(None),
@@ -395,10 +445,47 @@ mod tests {
     fn sources_of_later_versions_are_refused_rather_than_ignored() {
         let e = cfg(
             false,
-            &[("AWS_IAM_ACCOUNTS", "self"), ("GITHUB_ORGS", "acme")],
+            &[
+                ("AWS_IAM_ACCOUNTS", "self"),
+                ("SNOWFLAKE_ACCOUNT", "org-acct"),
+            ],
         )
         .unwrap_err();
+        assert_eq!(e.variable, "SNOWFLAKE_ACCOUNT");
+    }
+
+    #[test]
+    fn github_orgs_need_a_token_and_take_an_enterprise_api_url() {
+        let e = cfg(false, &[("GITHUB_ORGS", "acme")]).unwrap_err();
+        assert_eq!(e.variable, "GITHUB_TOKEN");
+        let c = cfg(
+            false,
+            &[
+                ("GITHUB_ORGS", "acme, widgets,ACME"),
+                (
+                    "GITHUB_TOKEN_SECRET_ID",
+                    "arn:aws:secretsmanager:us-east-1:1:secret:gh",
+                ),
+                ("GITHUB_API_URL", "https://github.example.com/api/v3/"),
+            ],
+        )
+        .unwrap();
+        let gh = c.github.unwrap();
+        assert_eq!(gh.orgs, ["acme", "widgets"]);
+        assert_eq!(gh.api_url, "https://github.example.com/api/v3");
+        assert!(c.aws_iam_accounts.is_empty(), "GitHub alone is a source");
+        let e = cfg(false, &[("GITHUB_ORGS", "ac/me"), ("GITHUB_TOKEN", "x")]).unwrap_err();
         assert_eq!(e.variable, "GITHUB_ORGS");
+        let e = cfg(
+            false,
+            &[
+                ("GITHUB_ORGS", "acme"),
+                ("GITHUB_TOKEN", "x"),
+                ("GITHUB_API_URL", "github.com"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "GITHUB_API_URL");
     }
 
     #[test]

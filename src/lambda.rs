@@ -99,7 +99,11 @@ async fn handle(
 /// Errors metric) rather than crashing the init phase without a reason.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     let app = match Config::from_env(true) {
-        Ok(config) => Ok(App::build(config).await),
+        Ok(config) => App::build(config).await,
+        Err(e) => Err(e),
+    };
+    let app = match app {
+        Ok(app) => Ok(app),
         Err(e) => {
             tracing::error!(variable = e.variable, error = %e, "bad configuration");
             Err(e)

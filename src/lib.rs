@@ -3,6 +3,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;

@@ -60,6 +60,9 @@ pub struct TargetOutcome {
     pub changes: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the operator must fix for the listing to be exact.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -249,6 +252,7 @@ impl Pass<'_> {
         let mut targets = Vec::new();
         let mut failures: Vec<Change> = Vec::new();
         let mut found: Vec<Notice> = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
 
         for collected in collect_all(self).await {
             let now = Utc::now();
@@ -265,6 +269,7 @@ impl Pass<'_> {
                         non_compliant: 0,
                         changes: 0,
                         error: Some(text),
+                        warnings: Vec::new(),
                     });
                     continue;
                 }
@@ -286,6 +291,10 @@ impl Pass<'_> {
                 Ok((result, changes)) => (result, changes, None),
                 Err((result, text)) => (result, 0, Some(text)),
             };
+            for w in &snapshot.warnings {
+                warn!(target = %snapshot.key, warning = %w, "listing is not exact");
+                warnings.push(format!("{}: {w}", snapshot.key));
+            }
             targets.push(TargetOutcome {
                 target: snapshot.key.to_string(),
                 source: snapshot.key.source,
@@ -294,6 +303,7 @@ impl Pass<'_> {
                 non_compliant,
                 changes,
                 error,
+                warnings: snapshot.warnings,
             });
         }
 
@@ -324,7 +334,7 @@ impl Pass<'_> {
             warn!("another pass committed first; leaving delivery to it");
             (Vec::new(), Vec::new())
         } else {
-            (self.deliver(&failures).await, Vec::new())
+            (self.deliver(&failures, &warnings).await, Vec::new())
         };
 
         let mut summary = RunSummary {
@@ -415,7 +425,7 @@ impl Pass<'_> {
 
     /// Sends each channel everything pending for it, plus this pass's source
     /// failures (which change no state and so are not kept pending).
-    async fn deliver(&self, failures: &[Change]) -> Vec<ChannelOutcome> {
+    async fn deliver(&self, failures: &[Change], warnings: &[String]) -> Vec<ChannelOutcome> {
         let pending = match self.store.pending().await {
             Ok(p) => p,
             Err(e) => {
@@ -454,7 +464,7 @@ impl Pass<'_> {
                 .flat_map(|e| e.notices.iter().cloned())
                 .collect();
             notices.extend(failures.iter().cloned().map(Notice::Change));
-            let Some(message) = render::render(&notices) else {
+            let Some(message) = render::render(&notices, warnings) else {
                 outcomes.push(ChannelOutcome {
                     channel: channel.to_owned(),
                     result: ChannelResult::NothingToSend,

@@ -7,24 +7,27 @@ use crate::config::{SecretSource, SecretVar};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("{variable}_SECRET_ID: could not read secret `{secret_id}`: {message}")]
+    #[error("{id_variable}: could not read secret `{secret_id}`: {message}")]
     Read {
         variable: &'static str,
+        id_variable: &'static str,
         secret_id: String,
         message: String,
     },
-    #[error("{variable}_SECRET_ID: secret `{secret_id}` has no string value")]
+    #[error("{id_variable}: secret `{secret_id}` has no string value")]
     NotAString {
         variable: &'static str,
+        id_variable: &'static str,
         secret_id: String,
     },
 }
 
 impl SecretError {
+    /// The variable at fault: the `_SECRET_ID` one.
     pub fn variable(&self) -> &'static str {
         match self {
-            SecretError::Read { variable, .. } | SecretError::NotAString { variable, .. } => {
-                variable
+            SecretError::Read { id_variable, .. } | SecretError::NotAString { id_variable, .. } => {
+                id_variable
             }
         }
     }
@@ -45,6 +48,7 @@ pub async fn resolve(
         .await
         .map_err(|e| SecretError::Read {
             variable: var.variable,
+            id_variable: var.id_variable,
             secret_id: secret_id.clone(),
             // The SDK error carries the service code and message, not the
             // secret value, which only arrives on success.
@@ -54,6 +58,7 @@ pub async fn resolve(
         Some(s) => Ok(SecretString::from(s)),
         None => Err(SecretError::NotAString {
             variable: var.variable,
+            id_variable: var.id_variable,
             secret_id: secret_id.clone(),
         }),
     }

@@ -36,11 +36,12 @@ async fn a_missing_secret_names_the_variable_and_the_id_but_no_value() {
     let sm = aws_sdk_secretsmanager::Client::new(&cfg);
     let var = SecretVar {
         variable: "GITHUB_TOKEN",
+        id_variable: "GITHUB_TOKEN_SECRET_ID",
         source: SecretSource::SecretsManager("does-not-exist".into()),
     };
     let err = secrets::resolve(&var, &sm).await.unwrap_err();
     let text = err.to_string();
-    assert_eq!(err.variable(), "GITHUB_TOKEN");
+    assert_eq!(err.variable(), "GITHUB_TOKEN_SECRET_ID");
     assert!(text.starts_with("GITHUB_TOKEN_SECRET_ID:"), "{text}");
     assert!(text.contains("does-not-exist"), "{text}");
     assert!(text.contains("ResourceNotFound"), "{text}");

@@ -300,7 +300,7 @@ fn compare(
         _ => {}
     }
 
-    let mut changes = d.changes;
+    let mut changes = collapse_unknowns(d.changes, &current.key, now);
     changes.sort_by(|a, b| {
         (a.severity, &a.principal, a.kind).cmp(&(b.severity, &b.principal, b.kind))
     });
@@ -312,6 +312,51 @@ fn compare(
         settings_changed: prev.settings != *settings,
         baseline: false,
     }
+}
+
+/// Many principals turning `unknown` in one pass is one cause (a token
+/// that lost owner rights, a source that stopped telling): one target-level
+/// alert, not one per principal.
+fn collapse_unknowns(changes: Vec<Change>, key: &TargetKey, now: DateTime<Utc>) -> Vec<Change> {
+    let (unknown, mut rest): (Vec<Change>, Vec<Change>) = changes
+        .into_iter()
+        .partition(|c| c.kind == ChangeKind::StatusUnknown && c.principal.is_some());
+    if unknown.len() < 2 {
+        rest.extend(unknown);
+        return rest;
+    }
+    let mut names: Vec<&str> = unknown
+        .iter()
+        .filter_map(|c| c.principal.as_deref())
+        .collect();
+    names.sort_unstable();
+    let shown = names
+        .iter()
+        .take(10)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = names.len().saturating_sub(10);
+    rest.push(Change {
+        target: key.clone(),
+        principal: None,
+        kind: ChangeKind::StatusUnknown,
+        severity: policy::severity(ChangeKind::StatusUnknown, false),
+        previous: None,
+        current: Some(MfaStatus::Unknown),
+        admin: unknown.iter().any(|c| c.admin),
+        detail: Some(format!(
+            "the MFA status of {} principals can no longer be read: {shown}{}",
+            names.len(),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )),
+        detected_at: now,
+    });
+    rest
 }
 
 #[cfg(test)]
@@ -353,6 +398,7 @@ mod tests {
             key: key(),
             principals,
             settings: TargetSettings::default(),
+            warnings: Vec::new(),
         }
     }
 
@@ -608,6 +654,30 @@ mod tests {
             t(3),
         );
         assert!(out.writes_nothing());
+    }
+
+    #[test]
+    fn many_principals_going_unknown_at_once_are_one_target_level_alert() {
+        let names: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+        let before = stored(&snap(names.iter().map(|n| obs(n, Enabled)).collect()), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(names.iter().map(|n| obs(n, Unknown)).collect()),
+            &Exemptions::default(),
+            t(2),
+        );
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].kind, c[0].principal.as_deref()),
+            (ChangeKind::StatusUnknown, None)
+        );
+        let detail = c[0].detail.as_deref().unwrap();
+        assert!(
+            detail.contains("30 principals") && detail.contains("and 20 more"),
+            "{detail}"
+        );
+        assert_eq!(out.upserts.len(), 30, "each is still recorded as unknown");
     }
 
     #[test]

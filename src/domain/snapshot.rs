@@ -44,6 +44,9 @@ pub struct TargetSnapshot {
     pub key: TargetKey,
     pub principals: Vec<Observation>,
     pub settings: TargetSettings,
+    /// What an operator must fix for the listing to be exact (e.g. a token
+    /// without owner rights made every status `unknown`).
+    pub warnings: Vec<String>,
 }
 
 /// What the state store keeps per principal.

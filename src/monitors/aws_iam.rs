@@ -563,6 +563,7 @@ pub async fn collect_account(
             mfa_required: None,
             root_mfa_enabled: account_mfa,
         },
+        warnings: Vec::new(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Sources of MFA status, one file per source behind one trait.
 
 pub mod aws_iam;
+pub mod github;
 
 use std::time::Duration;
 

@@ -78,7 +78,9 @@ fn remediation(source: Source) -> &'static str {
 
 /// Renders the notices of one pass (and of earlier passes still pending for
 /// the channel) into one message. `None` when there is nothing to send.
-pub fn render(notices: &[Notice]) -> Option<Message> {
+/// `warnings` (what the operator must fix) ride along with a message but
+/// never cause one: a standing warning would otherwise mail every hour.
+pub fn render(notices: &[Notice], warnings: &[String]) -> Option<Message> {
     if notices.is_empty() {
         return None;
     }
@@ -102,6 +104,16 @@ pub fn render(notices: &[Notice]) -> Option<Message> {
     let mut text = String::new();
     let mut html =
         String::from("<html><body style=\"font-family:sans-serif\"><h2>mfa-monitor</h2>");
+    if !warnings.is_empty() {
+        text.push_str("Attention:\n");
+        html.push_str("<p><b>Attention:</b></p><ul>");
+        for w in warnings {
+            let _ = writeln!(text, "  ! {w}");
+            let _ = write!(html, "<li>{}</li>", escape_html(w));
+        }
+        text.push('\n');
+        html.push_str("</ul>");
+    }
     for source in Source::ALL {
         let of_source: Vec<&&Change> = changes
             .iter()
@@ -229,15 +241,18 @@ mod tests {
 
     #[test]
     fn nothing_to_say_renders_no_message() {
-        assert!(render(&[]).is_none());
+        assert!(render(&[], &["ignored".into()]).is_none());
     }
 
     #[test]
     fn a_message_counts_severities_in_the_subject_and_names_each_principal() {
-        let m = render(&[
-            change("bob", ChangeKind::MfaDisabled, Severity::High),
-            change("root", ChangeKind::MfaDisabled, Severity::Critical),
-        ])
+        let m = render(
+            &[
+                change("bob", ChangeKind::MfaDisabled, Severity::High),
+                change("root", ChangeKind::MfaDisabled, Severity::Critical),
+            ],
+            &[],
+        )
         .unwrap();
         assert_eq!(m.subject, "[mfa-monitor] 1 critical, 1 high");
         let crit = m.text.find("CRITICAL").unwrap();
@@ -251,12 +266,21 @@ mod tests {
 
     #[test]
     fn names_from_sources_are_escaped_in_html() {
-        let m = render(&[change(
-            "<img src=x onerror=alert(1)>",
-            ChangeKind::MfaDisabled,
-            Severity::High,
-        )])
+        let m = render(
+            &[change(
+                "<img src=x onerror=alert(1)>",
+                ChangeKind::MfaDisabled,
+                Severity::High,
+            )],
+            &["org <b>: token is not an owner".into()],
+        )
         .unwrap();
+        assert!(m.html.contains("org &lt;b&gt;: token"), "{}", m.html);
+        assert!(
+            m.text.contains("! org <b>: token is not an owner"),
+            "{}",
+            m.text
+        );
         assert!(!m.html.contains("<img"), "{}", m.html);
         assert!(m.html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     }

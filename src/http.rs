@@ -1,0 +1,235 @@
+//! The one HTTP client of the HTTP sources and channels, with one retry
+//! policy for every call: timeouts on every request, bounded retries with
+//! backoff for transport errors and 5xx, and rate-limit headers honoured
+//! (`retry-after`; `x-ratelimit-remaining: 0` with `x-ratelimit-reset`)
+//! when the wait fits the budget. Other statuses go back to the caller,
+//! which knows what a 401 or 422 means for its API.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use tracing::warn;
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Longest single wait a rate limit may impose; a longer one fails the
+    /// call (the pass has a deadline; waiting past it helps nobody).
+    pub max_rate_limit_wait: Duration,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            max_rate_limit_wait: Duration::from_secs(90),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// No response after every attempt (connection refused, timeout, TLS).
+    /// The text comes from reqwest with the URL removed: URLs may carry
+    /// secrets (a Slack webhook).
+    #[error("no response after {attempts} attempt(s): {message}")]
+    Transport { attempts: u32, message: String },
+    /// Still 5xx after every attempt.
+    #[error("HTTP {status} after {attempts} attempt(s)")]
+    Server { status: StatusCode, attempts: u32 },
+    /// Rate limited for longer than the budget allows, or still limited
+    /// after every attempt.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    policy: RetryPolicy,
+}
+
+impl HttpClient {
+    pub fn new(policy: RetryPolicy) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("mfa-monitor/", env!("CARGO_PKG_VERSION")))
+            .timeout(policy.request_timeout)
+            .connect_timeout(policy.connect_timeout)
+            .build()
+            .expect("static HTTP client configuration");
+        Self { client, policy }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the request `build` makes (called again for each attempt),
+    /// retrying per the policy. Returns the first response that is neither
+    /// a 5xx nor a rate limit.
+    pub async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, HttpError> {
+        let p = &self.policy;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= p.max_attempts;
+            match build(&self.client).send().await {
+                Err(e) => {
+                    let message = e.without_url().to_string();
+                    if last {
+                        return Err(HttpError::Transport {
+                            attempts: attempt,
+                            message,
+                        });
+                    }
+                    warn!(attempt, error = %message, "HTTP request failed; retrying");
+                    tokio::time::sleep(backoff(p, attempt)).await;
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    if let Some(wait) = rate_limit_wait(status, resp.headers()) {
+                        if wait > p.max_rate_limit_wait {
+                            return Err(HttpError::RateLimited(format!(
+                                "HTTP {status}: the limit resets in {}s, beyond the {}s budget",
+                                wait.as_secs(),
+                                p.max_rate_limit_wait.as_secs()
+                            )));
+                        }
+                        if last {
+                            return Err(HttpError::RateLimited(format!(
+                                "HTTP {status}: still limited after {attempt} attempts"
+                            )));
+                        }
+                        warn!(
+                            attempt,
+                            status = status.as_u16(),
+                            wait_ms = wait.as_millis() as u64,
+                            "rate limited; waiting as told"
+                        );
+                        tokio::time::sleep(wait).await;
+                    } else if status.is_server_error() {
+                        if last {
+                            return Err(HttpError::Server {
+                                status,
+                                attempts: attempt,
+                            });
+                        }
+                        warn!(attempt, status = status.as_u16(), "server error; retrying");
+                        tokio::time::sleep(backoff(p, attempt)).await;
+                    } else {
+                        return Ok(resp);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = p.first_backoff.saturating_mul(1 << (attempt - 1).min(16));
+    exp.min(p.max_backoff)
+}
+
+/// How long a response asks us to wait, if it is a rate limit: `retry-after`
+/// (seconds) on 403/429, or `x-ratelimit-remaining: 0` with the reset time.
+/// A 403 without these headers is a permission error, not a limit.
+pub fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
+        return Some(Duration::from_secs(secs));
+    }
+    if header("x-ratelimit-remaining") == Some("0") {
+        let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // A 429 that says nothing: a short, fixed pause.
+        return Some(Duration::from_secs(1));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_on_403_and_429_is_a_rate_limit_but_a_bare_403_is_not() {
+        let h = headers(&[("retry-after", "7")]);
+        assert_eq!(
+            rate_limit_wait(StatusCode::FORBIDDEN, &h),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new()),
+            None
+        );
+        assert_eq!(rate_limit_wait(StatusCode::OK, &h), None);
+    }
+
+    #[test]
+    fn an_exhausted_primary_limit_waits_until_its_reset_time() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let reset = (now + 30).to_string();
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", reset.as_str()),
+        ]);
+        let wait = rate_limit_wait(StatusCode::FORBIDDEN, &h).unwrap();
+        assert!((30..=32).contains(&wait.as_secs()), "{wait:?}");
+        let h = headers(&[
+            ("x-ratelimit-remaining", "12"),
+            ("x-ratelimit-reset", reset.as_str()),
+        ]);
+        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &h), None);
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(backoff(&p, 1), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 2), Duration::from_millis(1000));
+        assert_eq!(backoff(&p, 10), Duration::from_secs(8));
+    }
+}
