@@ -321,25 +321,15 @@ impl Monitor for GithubMonitor {
         let component = format!("github:{org}");
         let result = async {
             self.org_settings(org).await?;
-            let count_url = self.url(&format!("orgs/{org}/members"), &[("per_page", "1")]);
-            let what = format!("GET /orgs/{org}/members");
-            let resp = ok_or_error(self.get(&count_url, &what).await?, &what, org).await?;
-            let count_links = links(resp.headers());
-            let visible = match count_links.get("last").and_then(page_param) {
-                Some(n) => n,
-                None => parse_page(
-                    resp.text().await.map_err(|e| body_error(&what, e))?,
-                    &what,
-                    1,
-                )?
-                .len(),
-            };
-            let owner_url = self.url(
-                &format!("orgs/{org}/members"),
-                &[("filter", "2fa_disabled"), ("per_page", "1")],
+            let visible = self
+                .users(org, "members", &[("filter", "all")])
+                .await?
+                .len();
+            let owner = matches!(
+                self.list(org, "members", &[("filter", "2fa_disabled")])
+                    .await?,
+                Listing::Users(_)
             );
-            let owner =
-                self.get(&owner_url, &what).await?.status() != StatusCode::UNPROCESSABLE_ENTITY;
             Ok::<_, MonitorError>((visible, owner))
         }
         .await;

@@ -1,0 +1,658 @@
+//! The GitHub monitor against a local server playing the GitHub REST API
+//! with real payload shapes: arrays of simple-user objects, `Link` headers
+//! with `rel="next"`/`rel="last"` on `/organizations/{id}/...` URLs.
+mod common;
+
+use std::time::Duration;
+
+use mfa_monitor::domain::{MfaStatus, TargetSnapshot};
+use mfa_monitor::http::{HttpClient, RetryPolicy};
+use mfa_monitor::monitors::github::GithubMonitor;
+use mfa_monitor::monitors::{Monitor, MonitorError};
+use serde_json::{json, Value};
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "ghp_s3cretTokenValue0123456789";
+const ORG_ID: u64 = 1000;
+
+#[derive(Clone)]
+struct Person {
+    login: String,
+    id: u64,
+}
+
+fn person(login: &str, id: u64) -> Person {
+    Person {
+        login: login.into(),
+        id,
+    }
+}
+
+fn people(prefix: &str, n: usize, first_id: u64) -> Vec<Person> {
+    (0..n)
+        .map(|i| person(&format!("{prefix}{i:04}"), first_id + i as u64))
+        .collect()
+}
+
+fn simple_user(p: &Person) -> Value {
+    json!({
+        "login": p.login, "id": p.id, "node_id": "MDQ6VXNlcjE=",
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", p.id),
+        "gravatar_id": "", "url": format!("https://api.github.com/users/{}", p.login),
+        "html_url": format!("https://github.com/{}", p.login), "type": "User",
+        "site_admin": false, "user_view_type": "public"
+    })
+}
+
+/// What the fake org holds.
+#[derive(Clone, Default)]
+struct Org {
+    members: Vec<Person>,
+    disabled: Vec<Person>,
+    insecure: Vec<Person>,
+    owners: Vec<Person>,
+    collaborators: Vec<Person>,
+    collaborators_disabled: Vec<Person>,
+    requirement: Option<bool>,
+    not_owner: bool,
+}
+
+fn authed(m: wiremock::MockBuilder) -> wiremock::MockBuilder {
+    m.and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("accept", "application/vnd.github+json"))
+        .and(header("x-github-api-version", "2022-11-28"))
+}
+
+/// Serves one listing in pages of 100, with GitHub's `Link` headers.
+async fn listing(
+    server: &MockServer,
+    org: &str,
+    kind: &str,
+    key: &str,
+    value: &str,
+    users: &[Person],
+) {
+    let pages: Vec<&[Person]> = if users.is_empty() {
+        vec![&[]]
+    } else {
+        users.chunks(100).collect()
+    };
+    let last = pages.len();
+    let link = |n: usize| {
+        format!(
+            "{}/organizations/{ORG_ID}/{kind}?{key}={value}&per_page=100&page={n}",
+            server.uri()
+        )
+    };
+    for (i, page) in pages.iter().enumerate() {
+        let n = i + 1;
+        let body: Vec<Value> = page.iter().map(simple_user).collect();
+        let mut resp = ResponseTemplate::new(200).set_body_json(body);
+        let mut rels = Vec::new();
+        if n < last {
+            rels.push(format!("<{}>; rel=\"next\"", link(n + 1)));
+            rels.push(format!("<{}>; rel=\"last\"", link(last)));
+        }
+        if n > 1 {
+            rels.push(format!("<{}>; rel=\"prev\"", link(n - 1)));
+            rels.push(format!("<{}>; rel=\"first\"", link(1)));
+        }
+        if !rels.is_empty() {
+            resp = resp.insert_header("link", rels.join(", ").as_str());
+        }
+        let m = if n == 1 {
+            authed(Mock::given(method("GET")).and(path(format!("/orgs/{org}/{kind}"))))
+                .and(query_param(key, value))
+                .and(query_param("per_page", "100"))
+                .and(query_param_is_missing("page"))
+        } else {
+            authed(Mock::given(method("GET")).and(path(format!("/organizations/{ORG_ID}/{kind}"))))
+                .and(query_param(key, value))
+                .and(query_param("page", n.to_string().as_str()))
+        };
+        m.respond_with(resp).mount(server).await;
+    }
+}
+
+async fn refuse_filter(server: &MockServer, org: &str, kind: &str, value: &str) {
+    authed(Mock::given(method("GET")).and(path(format!("/orgs/{org}/{kind}"))))
+        .and(query_param("filter", value))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "message": "Only owners can use this filter.",
+            "documentation_url": "https://docs.github.com/rest/orgs/members#list-organization-members",
+            "status": "422"
+        })))
+        .mount(server)
+        .await;
+}
+
+async fn serve(server: &MockServer, name: &str, org: &Org) {
+    let mut info: Value = serde_json::from_str(include_str!("fixtures/github-org.json")).unwrap();
+    info["login"] = json!(name);
+    info["two_factor_requirement_enabled"] = json!(org.requirement);
+    authed(Mock::given(method("GET")).and(path(format!("/orgs/{name}"))))
+        .respond_with(ResponseTemplate::new(200).set_body_json(info))
+        .mount(server)
+        .await;
+    listing(server, name, "members", "filter", "all", &org.members).await;
+    listing(server, name, "members", "role", "admin", &org.owners).await;
+    listing(
+        server,
+        name,
+        "outside_collaborators",
+        "filter",
+        "all",
+        &org.collaborators,
+    )
+    .await;
+    if org.not_owner {
+        for kind in ["members", "outside_collaborators"] {
+            refuse_filter(server, name, kind, "2fa_disabled").await;
+            refuse_filter(server, name, kind, "2fa_insecure").await;
+        }
+    } else {
+        listing(
+            server,
+            name,
+            "members",
+            "filter",
+            "2fa_disabled",
+            &org.disabled,
+        )
+        .await;
+        listing(
+            server,
+            name,
+            "members",
+            "filter",
+            "2fa_insecure",
+            &org.insecure,
+        )
+        .await;
+        listing(
+            server,
+            name,
+            "outside_collaborators",
+            "filter",
+            "2fa_disabled",
+            &org.collaborators_disabled,
+        )
+        .await;
+        listing(
+            server,
+            name,
+            "outside_collaborators",
+            "filter",
+            "2fa_insecure",
+            &[],
+        )
+        .await;
+    }
+}
+
+fn fast() -> HttpClient {
+    HttpClient::new(RetryPolicy {
+        first_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_rate_limit_wait: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+        ..RetryPolicy::default()
+    })
+}
+
+fn monitor(server: &MockServer) -> GithubMonitor {
+    GithubMonitor::new(
+        fast(),
+        &server.uri(),
+        TOKEN.to_owned().into(),
+        vec!["acme".into()],
+    )
+    .unwrap()
+}
+
+fn status(s: &TargetSnapshot, login: &str) -> MfaStatus {
+    s.principals
+        .iter()
+        .find(|p| p.name == login)
+        .unwrap_or_else(|| panic!("{login} missing"))
+        .status
+}
+
+fn standard_org() -> Org {
+    let members = people("dev", 250, 10_000);
+    Org {
+        disabled: vec![
+            members[3].clone(),
+            members[120].clone(),
+            members[249].clone(),
+        ],
+        insecure: vec![members[7].clone()],
+        owners: vec![members[0].clone(), members[120].clone()],
+        members,
+        collaborators: vec![person("contractor", 99), person("vendor", 98)],
+        collaborators_disabled: vec![person("vendor", 98)],
+        requirement: Some(true),
+        ..Org::default()
+    }
+}
+
+#[tokio::test]
+async fn every_page_of_every_listing_is_read_and_each_member_gets_a_status() {
+    let server = MockServer::start().await;
+    serve(&server, "acme", &standard_org()).await;
+    let s = monitor(&server).collect("acme").await.unwrap();
+    assert_eq!(s.key.to_string(), "github:acme");
+    assert_eq!(
+        s.principals.len(),
+        252,
+        "250 members over 3 pages and 2 collaborators"
+    );
+    assert_eq!(status(&s, "dev0003"), MfaStatus::Disabled);
+    assert_eq!(
+        status(&s, "dev0249"),
+        MfaStatus::Disabled,
+        "on the last page"
+    );
+    assert_eq!(status(&s, "dev0007"), MfaStatus::Insecure);
+    assert_eq!(status(&s, "dev0150"), MfaStatus::Enabled);
+    let owner = s.principals.iter().find(|p| p.name == "dev0120").unwrap();
+    assert!(owner.attributes.admin);
+    assert_eq!(owner.attributes.stable_id.as_deref(), Some("10120"));
+    let vendor = s.principals.iter().find(|p| p.name == "vendor").unwrap();
+    assert_eq!(vendor.status, MfaStatus::Disabled);
+    assert_eq!(
+        vendor.attributes.kind.as_deref(),
+        Some("outside_collaborator")
+    );
+    assert_eq!(s.settings.mfa_required, Some(true));
+    assert!(s.warnings.is_empty());
+    // Each page exactly once: 3 pages for members, 1 for each other listing.
+    let reqs = server.received_requests().await.unwrap();
+    let all_members = reqs
+        .iter()
+        .filter(|r| {
+            r.url.path().ends_with("/members") && r.url.query().unwrap_or("").contains("filter=all")
+        })
+        .count();
+    assert_eq!(all_members, 3);
+    assert_eq!(
+        reqs.len(),
+        1 + 3 + 1 + 1 + 1 + 1 + 1 + 1,
+        "org, 3 member pages, then one page each"
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_owner_rights_makes_every_status_unknown_and_says_why() {
+    let server = MockServer::start().await;
+    let mut org = standard_org();
+    org.not_owner = true;
+    org.requirement = None;
+    serve(&server, "acme", &org).await;
+    let s = monitor(&server).collect("acme").await.unwrap();
+    assert!(s.principals.iter().all(|p| p.status == MfaStatus::Unknown));
+    assert_eq!(s.settings.mfa_required, None);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("not an owner") && w.contains("read:org")),
+        "{:?}",
+        s.warnings
+    );
+    let check = monitor(&server).check("acme").await;
+    assert!(
+        !check.ok && check.detail.contains("NOT an owner"),
+        "{check:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_an_error_naming_github_token_without_printing_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"
+        })))
+        .mount(&server)
+        .await;
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("GITHUB_TOKEN"), "{text}");
+    assert!(text.contains("Bad credentials"), "{text}");
+    assert!(!text.contains(TOKEN), "token leaked: {text}");
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_is_waited_out_as_retry_after_says() {
+    let server = MockServer::start().await;
+    authed(Mock::given(method("GET")).and(path("/orgs/acme/members")))
+        .and(query_param("filter", "all"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &standard_org()).await;
+    let started = std::time::Instant::now();
+    let s = monitor(&server).collect("acme").await.unwrap();
+    assert_eq!(s.principals.len(), 252);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retry-after was not honoured"
+    );
+}
+
+#[tokio::test]
+async fn a_primary_rate_limit_beyond_the_budget_fails_the_org() {
+    let server = MockServer::start().await;
+    let reset = chrono::Utc::now().timestamp() + 3600;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                .set_body_json(json!({"message": "API rate limit exceeded"})),
+        )
+        .mount(&server)
+        .await;
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    assert!(err.to_string().contains("rate limited"), "{err}");
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_and_then_succeeds() {
+    let server = MockServer::start().await;
+    authed(Mock::given(method("GET")).and(path("/orgs/acme/members")))
+        .and(query_param("filter", "2fa_disabled"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &standard_org()).await;
+    let s = monitor(&server).collect("acme").await.unwrap();
+    assert_eq!(status(&s, "dev0003"), MfaStatus::Disabled);
+}
+
+#[tokio::test]
+async fn a_malformed_page_or_a_failing_page_fails_the_whole_org() {
+    let server = MockServer::start().await;
+    authed(Mock::given(method("GET")).and(path(format!("/organizations/{ORG_ID}/members"))))
+        .and(query_param("filter", "all"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[{\"login\": \"half"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &standard_org()).await;
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    assert!(matches!(err, MonitorError::Malformed(_)), "{err}");
+    assert!(err.to_string().contains("page 2"), "{err}");
+
+    let server = MockServer::start().await;
+    authed(Mock::given(method("GET")).and(path(format!("/organizations/{ORG_ID}/members"))))
+        .and(query_param("role", "admin"))
+        .and(query_param("page", "3"))
+        .respond_with(ResponseTemplate::new(404))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let mut org = standard_org();
+    org.owners = people("dev", 250, 10_000);
+    serve(&server, "acme", &org).await;
+    assert!(
+        monitor(&server).collect("acme").await.is_err(),
+        "a missing page must not shrink the org"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_org_is_an_empty_listing_not_an_error() {
+    let server = MockServer::start().await;
+    serve(
+        &server,
+        "acme",
+        &Org {
+            requirement: Some(false),
+            ..Org::default()
+        },
+    )
+    .await;
+    let s = monitor(&server).collect("acme").await.unwrap();
+    assert!(s.principals.is_empty());
+    assert_eq!(s.settings.mfa_required, Some(false));
+}
+
+#[tokio::test]
+async fn a_link_to_another_host_is_refused_so_the_token_never_leaves() {
+    let server = MockServer::start().await;
+    authed(Mock::given(method("GET")).and(path("/orgs/acme/members")))
+        .and(query_param("filter", "all"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])).insert_header(
+            "link",
+            "<https://evil.example.com/organizations/1000/members?filter=all&page=2>; rel=\"next\"",
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &standard_org()).await;
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    assert!(err.to_string().contains("outside GITHUB_API_URL"), "{err}");
+}
+
+// ------------------------------------------------ end to end via the binary
+
+fn env(server: &MockServer, state: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("GITHUB_ORGS".into(), "acme".into()),
+        ("GITHUB_TOKEN".into(), TOKEN.into()),
+        ("GITHUB_API_URL".into(), server.uri()),
+        ("MFA_STATE_FILE".into(), state.to_str().unwrap().into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+    ]
+}
+
+async fn run(server: &MockServer, state: &std::path::Path) -> (i32, Value, String) {
+    let ran = common::run_binary(&["run", "--json"], &env(server, state)).await;
+    assert!(
+        !ran.stdout.contains(TOKEN) && !ran.stderr.contains(TOKEN),
+        "token leaked"
+    );
+    let v = serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr));
+    (ran.code, v, ran.stderr)
+}
+
+async fn reserve(server: &MockServer, org: &Org) {
+    server.reset().await;
+    serve(server, "acme", org).await;
+}
+
+#[tokio::test]
+async fn end_to_end_a_member_losing_2fa_is_one_alert_and_removals_renames_and_the_requirement_are_right(
+) {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut org = standard_org();
+    serve(&server, "acme", &org).await;
+
+    let (code, v, _) = run(&server, &state).await;
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["targets"][0]["result"], "baseline");
+    let (code, v, _) = run(&server, &state).await;
+    assert_eq!((code, &v["targets"][0]["result"]), (0, &json!("unchanged")));
+
+    // dev0010 loses 2FA.
+    org.disabled.push(org.members[10].clone());
+    reserve(&server, &org).await;
+    let (code, v, alert) = run(&server, &state).await;
+    assert_eq!(code, 0);
+    assert_eq!(v["changes"], json!({"github": {"mfa_disabled": 1}}), "{v}");
+    assert!(alert.contains("github:acme/dev0010 — lost MFA"), "{alert}");
+    let (_, v, _) = run(&server, &state).await;
+    assert_eq!(v["changes"], json!({}), "not alerted twice");
+
+    // dev0011 leaves; dev0012 is renamed (same id).
+    org.members.remove(11);
+    org.members[11].login = "dev0012-renamed".into();
+    reserve(&server, &org).await;
+    let (_, v, _) = run(&server, &state).await;
+    assert_eq!(v["changes"], json!({"github": {"removed": 1}}), "{v}");
+
+    // The org's 2FA requirement is switched off.
+    org.requirement = Some(false);
+    reserve(&server, &org).await;
+    let (_, v, alert) = run(&server, &state).await;
+    assert_eq!(
+        v["changes"],
+        json!({"github": {"requirement_disabled": 1}}),
+        "{v}"
+    );
+    assert!(alert.contains("CRITICAL (1)"), "{alert}");
+
+    // A malformed page: source_failed, exit 1, state byte-for-byte unchanged.
+    let before = std::fs::read(&state).unwrap();
+    server.reset().await;
+    authed(Mock::given(method("GET")).and(path("/orgs/acme/members")))
+        .and(query_param("filter", "2fa_disabled"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>unicorn</html>"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &org).await;
+    let (code, v, _) = run(&server, &state).await;
+    assert_eq!(code, 1);
+    assert_eq!(v["changes"], json!({"github": {"source_failed": 1}}), "{v}");
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+}
+
+#[tokio::test]
+async fn end_to_end_a_non_owner_token_gives_a_baseline_of_unknowns_and_no_alert_after() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut org = standard_org();
+    org.not_owner = true;
+    serve(&server, "acme", &org).await;
+    let (code, v, alert) = run(&server, &state).await;
+    assert_eq!(code, 0, "{v}");
+    assert!(v["targets"][0]["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("not an owner"));
+    assert!(alert.contains("252 status unknown"), "{alert}");
+    assert!(
+        alert.contains("not an owner"),
+        "the message says why: {alert}"
+    );
+    let (_, v, _) = run(&server, &state).await;
+    assert_eq!(
+        v["changes"],
+        json!({}),
+        "a standing warning is not re-alerted"
+    );
+}
+
+#[tokio::test]
+async fn check_reports_reachability_owner_rights_and_members_visible() {
+    let server = MockServer::start().await;
+    serve(&server, "acme", &standard_org()).await;
+    let check = monitor(&server).check("acme").await;
+    assert!(check.ok, "{check:?}");
+    assert!(
+        check.detail.contains("owner rights") && check.detail.contains("250 member(s)"),
+        "{check:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_org_failing_leaves_the_other_orgs_of_the_pass_untouched() {
+    let server = MockServer::start().await;
+    serve(&server, "acme", &standard_org()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut env = env(&server, &state);
+    env[0].1 = "acme,ghost".into();
+    let ran = common::run_binary(&["run", "--json"], &env).await;
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let v: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let results: Vec<(String, String)> = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["target"].as_str().unwrap().to_owned(),
+                t["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        results.contains(&("github:acme".into(), "baseline".into())),
+        "{results:?}"
+    );
+    assert!(
+        results.contains(&("github:ghost".into(), "failed".into())),
+        "{results:?}"
+    );
+    let ghost = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "github:ghost")
+        .unwrap();
+    assert!(ghost["error"].as_str().unwrap().contains("404"), "{ghost}");
+}
+
+#[tokio::test]
+async fn a_token_from_secrets_manager_is_used_and_never_printed() {
+    let server = MockServer::start().await;
+    serve(&server, "acme", &standard_org()).await;
+    let account = common::unique_account();
+    let cfg = common::account_config(&account).await;
+    let secret = common::unique("github-token");
+    aws_sdk_secretsmanager::Client::new(&cfg)
+        .create_secret()
+        .name(&secret)
+        .secret_string(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut env: Vec<(String, String)> = env(&server, &state)
+        .into_iter()
+        .filter(|(k, _)| k != "GITHUB_TOKEN")
+        .collect();
+    env.push(("GITHUB_TOKEN_SECRET_ID".into(), secret.clone()));
+    env.push(("RUST_LOG".into(), "trace".into()));
+    env.extend(common::account_env(&account).await);
+    for args in [
+        &["run", "--json"][..],
+        &["check"][..],
+        &["status", "--json"][..],
+    ] {
+        let ran = common::run_binary(args, &env).await;
+        assert_eq!(ran.code, 0, "{args:?}: {}\n{}", ran.stdout, ran.stderr);
+        assert!(
+            !ran.stdout.contains(TOKEN) && !ran.stderr.contains(TOKEN),
+            "{args:?} printed the token"
+        );
+    }
+
+    env.retain(|(k, _)| k != "GITHUB_TOKEN_SECRET_ID");
+    env.push(("GITHUB_TOKEN_SECRET_ID".into(), "no-such-secret".into()));
+    let ran = common::run_binary(&["run"], &env).await;
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("GITHUB_TOKEN_SECRET_ID") && ran.stderr.contains("no-such-secret"),
+        "{}",
+        ran.stderr
+    );
+}
