@@ -4,11 +4,13 @@
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::{Config, ConfigError, StateLocation};
+use crate::config::{Config, ConfigError, SecretSource, StateLocation};
 use crate::domain::snapshot::StoredTarget;
 use crate::http::{HttpClient, RetryPolicy};
 use crate::monitors::aws_iam::AwsIamMonitor;
 use crate::monitors::github::GithubMonitor;
+use crate::monitors::snowflake::SnowflakeMonitor;
+use crate::monitors::snowflake_jwt::KeyPairAuth;
 use crate::monitors::{CheckItem, Monitor};
 use crate::notifiers::ses::SesNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
@@ -46,8 +48,8 @@ impl App {
                 config.aws_iam_accounts.clone(),
             )));
         }
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         if let Some(gh) = &config.github {
-            let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
             let token = crate::secrets::resolve(&gh.token, &secrets)
                 .await
                 .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?;
@@ -56,6 +58,24 @@ impl App {
                 &gh.api_url,
                 token,
                 gh.orgs.clone(),
+            )?));
+        }
+        if let Some(sf) = &config.snowflake {
+            let key = crate::secrets::resolve(&sf.private_key, &secrets)
+                .await
+                .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?;
+            let key_variable = match sf.private_key.source {
+                SecretSource::Value(_) => sf.private_key.variable,
+                SecretSource::SecretsManager(_) => sf.private_key.id_variable,
+            };
+            let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, key_variable)?;
+            monitors.push(Box::new(SnowflakeMonitor::new(
+                HttpClient::new(RetryPolicy::default()),
+                &sf.api_url,
+                &sf.account,
+                auth,
+                sf.role.clone(),
+                sf.warehouse.clone(),
             )?));
         }
         let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
@@ -122,10 +142,11 @@ impl App {
             component: "config".into(),
             ok: true,
             detail: format!(
-                "state in {}; {} AWS account(s); {} GitHub org(s); channels: {}; {} exemption(s)",
+                "state in {}; {} AWS account(s); {} GitHub org(s); {} Snowflake account(s); channels: {}; {} exemption(s)",
                 self.config.state,
                 self.config.aws_iam_accounts.len(),
                 self.config.github.as_ref().map_or(0, |g| g.orgs.len()),
+                usize::from(self.config.snowflake.is_some()),
                 self.config.channel_names().join(", "),
                 self.config.exemptions.len()
             ),

@@ -128,10 +128,22 @@ pub struct GithubConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct SnowflakeConfig {
+    /// As configured (`ORG-ACCOUNT`, or a legacy locator).
+    pub account: String,
+    pub user: String,
+    pub private_key: SecretVar,
+    pub role: Option<String>,
+    pub warehouse: Option<String>,
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub state: StateLocation,
     pub aws_iam_accounts: Vec<AwsAccount>,
     pub github: Option<GithubConfig>,
+    pub snowflake: Option<SnowflakeConfig>,
     pub email: Option<EmailConfig>,
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
@@ -141,11 +153,9 @@ pub struct Config {
 /// Variables of sources and channels that later versions implement. Set
 /// now, they are refused rather than silently ignored: ignoring a source
 /// would read as an all-clear for it.
-const NOT_YET_AVAILABLE: [(&str, &str); 4] = [
-    ("SNOWFLAKE_ACCOUNT", "the Snowflake monitor"),
+const NOT_YET_AVAILABLE: [(&str, &str); 2] = [
     ("SLACK_WEBHOOK_URL", "the Slack channel"),
     ("SLACK_WEBHOOK_URL_SECRET_ID", "the Slack channel"),
-    ("SNOWFLAKE_PRIVATE_KEY_SECRET_ID", "the Snowflake monitor"),
 ];
 
 impl Config {
@@ -234,10 +244,57 @@ impl Config {
                 })
             }
         };
-        if aws_iam_accounts.is_empty() && github.is_none() {
+        let snowflake = match get("SNOWFLAKE_ACCOUNT") {
+            None => None,
+            Some(account) => {
+                if !account
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                {
+                    return Err(ConfigError::new(
+                        "SNOWFLAKE_ACCOUNT",
+                        format!("`{account}` is not an account identifier (ORG-ACCOUNT)"),
+                    ));
+                }
+                let user = get("SNOWFLAKE_USER").ok_or_else(|| {
+                    ConfigError::new(
+                        "SNOWFLAKE_USER",
+                        "SNOWFLAKE_ACCOUNT is set but SNOWFLAKE_USER is not",
+                    )
+                })?;
+                let private_key = secret_var("SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PRIVATE_KEY_SECRET_ID", &lookup)?
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "SNOWFLAKE_PRIVATE_KEY",
+                            "SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PRIVATE_KEY nor SNOWFLAKE_PRIVATE_KEY_SECRET_ID is",
+                        )
+                    })?;
+                let api_url = get("SNOWFLAKE_API_URL").unwrap_or_else(|| {
+                    format!(
+                        "https://{}.snowflakecomputing.com",
+                        account.to_ascii_lowercase().replace('_', "-")
+                    )
+                });
+                if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+                    return Err(ConfigError::new(
+                        "SNOWFLAKE_API_URL",
+                        format!("`{api_url}` is not an http(s) URL"),
+                    ));
+                }
+                Some(SnowflakeConfig {
+                    account,
+                    user,
+                    private_key,
+                    role: get("SNOWFLAKE_ROLE"),
+                    warehouse: get("SNOWFLAKE_WAREHOUSE"),
+                    api_url,
+                })
+            }
+        };
+        if aws_iam_accounts.is_empty() && github.is_none() && snowflake.is_none() {
             return Err(ConfigError::new(
                 "AWS_IAM_ACCOUNTS",
-                "no source configured: set AWS_IAM_ACCOUNTS (e.g. `self`) and/or GITHUB_ORGS",
+                "no source configured: set AWS_IAM_ACCOUNTS (e.g. `self`), GITHUB_ORGS and/or SNOWFLAKE_ACCOUNT",
             ));
         }
 
@@ -305,6 +362,7 @@ impl Config {
             state,
             aws_iam_accounts,
             github,
+            snowflake,
             email,
             exemptions,
             target_timeout,
@@ -447,11 +505,41 @@ mod tests {
             false,
             &[
                 ("AWS_IAM_ACCOUNTS", "self"),
-                ("SNOWFLAKE_ACCOUNT", "org-acct"),
+                ("SLACK_WEBHOOK_URL", "https://hooks.example/x"),
             ],
         )
         .unwrap_err();
-        assert_eq!(e.variable, "SNOWFLAKE_ACCOUNT");
+        assert_eq!(e.variable, "SLACK_WEBHOOK_URL");
+        assert!(!e.to_string().contains("hooks.example"), "{e}");
+    }
+
+    #[test]
+    fn snowflake_needs_a_user_and_a_key_and_derives_its_api_url() {
+        let e = cfg(false, &[("SNOWFLAKE_ACCOUNT", "myorg-acct")]).unwrap_err();
+        assert_eq!(e.variable, "SNOWFLAKE_USER");
+        let e = cfg(
+            false,
+            &[
+                ("SNOWFLAKE_ACCOUNT", "myorg-acct"),
+                ("SNOWFLAKE_USER", "MFA"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "SNOWFLAKE_PRIVATE_KEY");
+        let c = cfg(
+            false,
+            &[
+                ("SNOWFLAKE_ACCOUNT", "MyOrg-My_Acct"),
+                ("SNOWFLAKE_USER", "MFA"),
+                ("SNOWFLAKE_PRIVATE_KEY", "pem"),
+                ("SNOWFLAKE_ROLE", "SECURITYADMIN"),
+            ],
+        )
+        .unwrap();
+        let sf = c.snowflake.unwrap();
+        assert_eq!(sf.api_url, "https://myorg-my-acct.snowflakecomputing.com");
+        assert_eq!(sf.role.as_deref(), Some("SECURITYADMIN"));
+        assert!(!format!("{:?}", sf.private_key).contains("pem"));
     }
 
     #[test]

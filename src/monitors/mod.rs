@@ -2,6 +2,8 @@
 
 pub mod aws_iam;
 pub mod github;
+pub mod snowflake;
+pub mod snowflake_jwt;
 
 use std::time::Duration;
 

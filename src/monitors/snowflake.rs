@@ -1,0 +1,514 @@
+//! Snowflake: every user's MFA through the SQL API v2 with key-pair
+//! authentication.
+//!
+//! `SHOW USERS` (current, unlike ACCOUNT_USAGE which lags hours) gives
+//! `has_mfa`, `ext_authn_duo`, `mins_to_bypass_mfa`, `type` and `disabled`;
+//! holders of ACCOUNTADMIN and SECURITYADMIN, directly or through other
+//! roles, come from `SHOW GRANTS OF ROLE`. Columns are read by name from
+//! `resultSetMetaData.rowType`; every partition is fetched and counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::debug;
+
+use super::snowflake_jwt::KeyPairAuth;
+use super::{CheckItem, Monitor, MonitorError};
+use crate::domain::{
+    Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
+};
+use crate::http::HttpClient;
+
+const ADMIN_ROLES: [&str; 2] = ["ACCOUNTADMIN", "SECURITYADMIN"];
+/// Bound on role nesting followed when looking for admins.
+const MAX_ROLES: usize = 500;
+
+pub struct SnowflakeMonitor {
+    http: HttpClient,
+    api: Url,
+    account: String,
+    auth: KeyPairAuth,
+    role: Option<String>,
+    warehouse: Option<String>,
+    poll_interval: Duration,
+    max_wait: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RowType {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartitionInfo {
+    row_count: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultMeta {
+    #[serde(default)]
+    num_rows: Option<usize>,
+    row_type: Vec<RowType>,
+    #[serde(default)]
+    partition_info: Vec<PartitionInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatementResult {
+    result_set_meta_data: ResultMeta,
+    statement_handle: String,
+    #[serde(default)]
+    data: Vec<Vec<Option<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pending {
+    statement_status_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Partition {
+    #[serde(default)]
+    data: Vec<Vec<Option<String>>>,
+}
+
+/// One result row, read by column name.
+pub type Row = BTreeMap<String, Option<String>>;
+
+impl SnowflakeMonitor {
+    pub fn new(
+        http: HttpClient,
+        api_url: &str,
+        account: &str,
+        auth: KeyPairAuth,
+        role: Option<String>,
+        warehouse: Option<String>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let api = Url::parse(api_url).map_err(|e| {
+            crate::config::ConfigError::new("SNOWFLAKE_API_URL", format!("`{api_url}`: {e}"))
+        })?;
+        Ok(Self {
+            http,
+            api,
+            account: account.to_owned(),
+            auth,
+            role,
+            warehouse,
+            poll_interval: Duration::from_millis(500),
+            max_wait: Duration::from_secs(90),
+        })
+    }
+
+    /// Poll interval and bound for statements answered with 202.
+    pub fn with_polling(mut self, interval: Duration, max_wait: Duration) -> Self {
+        self.poll_interval = interval;
+        self.max_wait = max_wait;
+        self
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Url, MonitorError> {
+        self.api.join(path_and_query).map_err(|e| {
+            MonitorError::Malformed(format!("bad statement URL `{path_and_query}`: {e}"))
+        })
+    }
+
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<(StatusCode, String), MonitorError> {
+        // Another host in a status URL would receive the token.
+        if url.origin() != self.api.origin() {
+            return Err(MonitorError::Malformed(format!(
+                "{what}: a status URL points outside SNOWFLAKE_API_URL"
+            )));
+        }
+        let token = self.auth.token(chrono::Utc::now());
+        let resp = self
+            .http
+            .send(|c| {
+                let mut b = c
+                    .request(method.clone(), url.clone())
+                    .bearer_auth(&token)
+                    .header("X-Snowflake-Authorization-Token-Type", "KEYPAIR_JWT")
+                    .header(reqwest::header::ACCEPT, "application/json");
+                if let Some(body) = body {
+                    b = b.json(body);
+                }
+                b
+            })
+            .await
+            .map_err(|e| MonitorError::Call {
+                operation: "snowflake",
+                message: format!("{what}: {e}"),
+                source: Some(Box::new(e)),
+            })?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| MonitorError::Call {
+            operation: "snowflake",
+            message: format!("{what}: reading the body: {}", e.without_url()),
+            source: None,
+        })?;
+        Ok((status, text))
+    }
+
+    /// Runs one statement to completion and returns every row of every
+    /// partition, by column name.
+    pub async fn query(&self, sql: &str) -> Result<Vec<Row>, MonitorError> {
+        let what = format!("`{sql}`");
+        let mut body = serde_json::json!({ "statement": sql, "timeout": 60 });
+        if let Some(r) = &self.role {
+            body["role"] = Value::String(r.clone());
+        }
+        if let Some(w) = &self.warehouse {
+            body["warehouse"] = Value::String(w.clone());
+        }
+        // One requestId for every attempt: Snowflake runs a retried
+        // submission once.
+        let request_id = uuid::Uuid::new_v4();
+        let url = self.url(&format!("api/v2/statements?requestId={request_id}"))?;
+        let (mut status, mut text) = self
+            .request(reqwest::Method::POST, url, Some(&body), &what)
+            .await?;
+        let started = Instant::now();
+        let mut wait = self.poll_interval;
+        while status == StatusCode::ACCEPTED {
+            let pending: Pending = serde_json::from_str(&text).map_err(|e| {
+                MonitorError::Malformed(format!("{what}: 202 without a statementStatusUrl: {e}"))
+            })?;
+            if started.elapsed() >= self.max_wait {
+                return Err(MonitorError::Incomplete(format!(
+                    "{what}: still running after {}s",
+                    self.max_wait.as_secs()
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+            let poll = self.url(&pending.statement_status_url)?;
+            (status, text) = self
+                .request(reqwest::Method::GET, poll, None, &what)
+                .await?;
+        }
+        if !status.is_success() {
+            return Err(statement_error(status, &text, &what));
+        }
+        let first: StatementResult = serde_json::from_str(&text)
+            .map_err(|e| MonitorError::Malformed(format!("{what}: not a result set: {e}")))?;
+        let meta = first.result_set_meta_data;
+        let columns: Vec<String> = meta
+            .row_type
+            .into_iter()
+            .map(|c| c.name.to_ascii_lowercase())
+            .collect();
+        let mut rows_raw = first.data;
+        if let Some(p0) = meta.partition_info.first() {
+            if rows_raw.len() != p0.row_count {
+                return Err(MonitorError::Incomplete(format!(
+                    "{what}: partition 0 has {} rows, partitionInfo says {}",
+                    rows_raw.len(),
+                    p0.row_count
+                )));
+            }
+        }
+        for (i, info) in meta.partition_info.iter().enumerate().skip(1) {
+            let url = self.url(&format!(
+                "api/v2/statements/{}?partition={i}",
+                first.statement_handle
+            ))?;
+            let (status, text) = self.request(reqwest::Method::GET, url, None, &what).await?;
+            if !status.is_success() {
+                return Err(MonitorError::Incomplete(format!(
+                    "{what}: partition {i} failed: {}",
+                    statement_error(status, &text, &what)
+                )));
+            }
+            let part: Partition = serde_json::from_str(&text).map_err(|e| {
+                MonitorError::Malformed(format!("{what}: partition {i} is malformed: {e}"))
+            })?;
+            if part.data.len() != info.row_count {
+                return Err(MonitorError::Incomplete(format!(
+                    "{what}: partition {i} has {} rows, partitionInfo says {}",
+                    part.data.len(),
+                    info.row_count
+                )));
+            }
+            rows_raw.extend(part.data);
+        }
+        if let Some(n) = meta.num_rows {
+            if n != rows_raw.len() {
+                return Err(MonitorError::Incomplete(format!(
+                    "{what}: {} rows arrived, numRows says {n}",
+                    rows_raw.len()
+                )));
+            }
+        }
+        rows_raw
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if r.len() != columns.len() {
+                    return Err(MonitorError::Malformed(format!(
+                        "{what}: row {i} has {} values for {} columns",
+                        r.len(),
+                        columns.len()
+                    )));
+                }
+                Ok(columns.iter().cloned().zip(r).collect())
+            })
+            .collect()
+    }
+
+    /// Users holding ACCOUNTADMIN or SECURITYADMIN, directly or through
+    /// roles granted those roles.
+    async fn admins(&self) -> Result<BTreeSet<String>, MonitorError> {
+        let mut users = BTreeSet::new();
+        let mut seen: BTreeSet<String> = ADMIN_ROLES.iter().map(|r| r.to_string()).collect();
+        let mut queue: Vec<String> = seen.iter().cloned().collect();
+        while let Some(role) = queue.pop() {
+            let rows = self
+                .query(&format!("SHOW GRANTS OF ROLE {}", quote_ident(&role)))
+                .await?;
+            for row in rows {
+                let kind = cell(&row, "granted_to")
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
+                let Some(grantee) = cell(&row, "grantee_name") else {
+                    continue;
+                };
+                match kind.as_str() {
+                    "USER" => {
+                        users.insert(grantee.to_owned());
+                    }
+                    "ROLE" if seen.insert(grantee.to_owned()) => {
+                        if seen.len() > MAX_ROLES {
+                            return Err(MonitorError::Incomplete(format!(
+                                "more than {MAX_ROLES} roles lead to admin roles"
+                            )));
+                        }
+                        queue.push(grantee.to_owned());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    pub async fn collect_account(&self) -> Result<TargetSnapshot, MonitorError> {
+        let (rows, admins) = tokio::try_join!(self.query("SHOW USERS"), self.admins())?;
+        let mut principals = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let name = cell(row, "name")
+                .ok_or_else(|| {
+                    MonitorError::Malformed(format!("SHOW USERS row {i} has no `name`"))
+                })?
+                .to_owned();
+            let (status, attributes) = user_status(row, admins.contains(&name));
+            principals.push(Observation::new(name, status, attributes));
+        }
+        principals.sort_by(|a, b| a.name.cmp(&b.name));
+        debug!(account = %self.account, users = principals.len(), admins = admins.len(), "account read");
+        Ok(TargetSnapshot {
+            key: TargetKey::new(Source::Snowflake, &self.account),
+            principals,
+            settings: TargetSettings::default(),
+            warnings: Vec::new(),
+        })
+    }
+}
+
+fn cell<'a>(row: &'a Row, column: &str) -> Option<&'a str> {
+    row.get(column).and_then(|v| v.as_deref())
+}
+
+fn flag(row: &Row, column: &str) -> Option<bool> {
+    match cell(row, column).map(str::to_ascii_lowercase).as_deref() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// A user's status from its `SHOW USERS` row. A missing `has_mfa` column or
+/// the string "null" is `unknown`, never disabled.
+pub fn user_status(row: &Row, admin: bool) -> (MfaStatus, Attributes) {
+    let kind = cell(row, "type")
+        .filter(|t| !t.eq_ignore_ascii_case("null"))
+        .unwrap_or("PERSON")
+        .to_ascii_uppercase();
+    let disabled = flag(row, "disabled") == Some(true);
+    let has_password = flag(row, "has_password") == Some(true);
+    let service = kind == "SERVICE" || (kind == "LEGACY_SERVICE" && !has_password);
+    let bypass = cell(row, "mins_to_bypass_mfa")
+        .and_then(|m| m.trim().parse::<i64>().ok())
+        .is_some_and(|m| m > 0);
+    let status = if disabled || service {
+        MfaStatus::NotApplicable
+    } else if flag(row, "ext_authn_duo") == Some(true) {
+        MfaStatus::Enabled
+    } else {
+        match flag(row, "has_mfa") {
+            Some(true) => MfaStatus::Enabled,
+            Some(false) => MfaStatus::Disabled,
+            None => MfaStatus::Unknown,
+        }
+    };
+    let attributes = Attributes {
+        admin,
+        console_login: !disabled && !service,
+        kind: Some(kind.to_ascii_lowercase()),
+        bypass_active: bypass && !disabled,
+        ..Attributes::default()
+    };
+    (status, attributes)
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// What to fix, from the status and Snowflake's error code and message.
+fn statement_error(status: StatusCode, body: &str, what: &str) -> MonitorError {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let code = v.get("code").and_then(|c| c.as_str()).unwrap_or("");
+    let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("");
+    let hint = match status {
+        StatusCode::UNAUTHORIZED => " — the key-pair JWT was rejected: check that SNOWFLAKE_PRIVATE_KEY's public key is registered for SNOWFLAKE_USER (`ALTER USER … SET RSA_PUBLIC_KEY = '…'`) and that SNOWFLAKE_ACCOUNT is the account identifier",
+        StatusCode::FORBIDDEN => " — the user or SNOWFLAKE_ROLE lacks a privilege: the role needs MANAGE GRANTS (or SECURITYADMIN) to run SHOW USERS and SHOW GRANTS OF ROLE",
+        StatusCode::UNPROCESSABLE_ENTITY if message.contains("not authorized") || message.contains("does not exist") => {
+            " — SNOWFLAKE_ROLE (or SNOWFLAKE_WAREHOUSE) does not exist or is not granted to SNOWFLAKE_USER"
+        }
+        _ => "",
+    };
+    MonitorError::Call {
+        operation: "snowflake",
+        message: format!("{what}: HTTP {status} code {code}: {message}{hint}"),
+        source: None,
+    }
+}
+
+#[async_trait]
+impl Monitor for SnowflakeMonitor {
+    fn source(&self) -> Source {
+        Source::Snowflake
+    }
+
+    fn targets(&self) -> Vec<String> {
+        vec![self.account.clone()]
+    }
+
+    async fn collect(&self, _target: &str) -> Result<TargetSnapshot, MonitorError> {
+        self.collect_account().await
+    }
+
+    async fn check(&self, _target: &str) -> CheckItem {
+        let component = format!("snowflake:{}", self.account);
+        match self.query("SHOW USERS").await {
+            Ok(rows) => CheckItem {
+                component,
+                ok: true,
+                detail: format!(
+                    "authenticated (key {}); role {}; {} user(s) visible",
+                    self.auth.fingerprint(),
+                    self.role.as_deref().unwrap_or("(user default)"),
+                    rows.len()
+                ),
+            },
+            Err(e) => CheckItem {
+                component,
+                ok: false,
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pairs: &[(&str, &str)]) -> Row {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn statuses_follow_has_mfa_duo_type_and_disabled() {
+        let s = |pairs: &[(&str, &str)]| user_status(&row(pairs), false).0;
+        assert_eq!(
+            s(&[("has_mfa", "true"), ("type", "PERSON")]),
+            MfaStatus::Enabled
+        );
+        assert_eq!(
+            s(&[("has_mfa", "false"), ("ext_authn_duo", "true")]),
+            MfaStatus::Enabled
+        );
+        assert_eq!(
+            s(&[("has_mfa", "false"), ("type", "PERSON")]),
+            MfaStatus::Disabled
+        );
+        assert_eq!(s(&[("has_mfa", "null")]), MfaStatus::Unknown);
+        assert_eq!(
+            s(&[("type", "PERSON")]),
+            MfaStatus::Unknown,
+            "missing column"
+        );
+        assert_eq!(
+            s(&[("has_mfa", "false"), ("type", "SERVICE")]),
+            MfaStatus::NotApplicable
+        );
+        assert_eq!(
+            s(&[
+                ("has_mfa", "false"),
+                ("type", "LEGACY_SERVICE"),
+                ("has_password", "false")
+            ]),
+            MfaStatus::NotApplicable
+        );
+        assert_eq!(
+            s(&[
+                ("has_mfa", "false"),
+                ("type", "LEGACY_SERVICE"),
+                ("has_password", "true")
+            ]),
+            MfaStatus::Disabled
+        );
+        assert_eq!(
+            s(&[("has_mfa", "false"), ("disabled", "true")]),
+            MfaStatus::NotApplicable
+        );
+    }
+
+    #[test]
+    fn a_positive_mins_to_bypass_mfa_is_an_active_bypass() {
+        let (_, a) = user_status(
+            &row(&[("has_mfa", "true"), ("mins_to_bypass_mfa", "30")]),
+            true,
+        );
+        assert!(a.bypass_active && a.admin);
+        let (_, a) = user_status(
+            &row(&[("has_mfa", "true"), ("mins_to_bypass_mfa", "null")]),
+            false,
+        );
+        assert!(!a.bypass_active);
+    }
+
+    #[test]
+    fn role_names_are_quoted_as_identifiers() {
+        assert_eq!(quote_ident("ACCOUNTADMIN"), "\"ACCOUNTADMIN\"");
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+    }
+}
