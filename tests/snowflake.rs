@@ -1,0 +1,423 @@
+//! The Snowflake monitor against a local server playing the SQL API v2 with
+//! real response shapes (`resultSetMetaData.rowType`, `partitionInfo`,
+//! `data` as arrays of strings, 202 + `statementStatusUrl`). The server
+//! checks every request's key-pair JWT against the public key.
+mod common;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use mfa_monitor::domain::{MfaStatus, TargetSnapshot};
+use mfa_monitor::http::{HttpClient, RetryPolicy};
+use mfa_monitor::monitors::snowflake::SnowflakeMonitor;
+use mfa_monitor::monitors::snowflake_jwt::KeyPairAuth;
+use mfa_monitor::monitors::{Monitor, MonitorError};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::Verifier;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wiremock::matchers::{
+    body_partial_json, header, method, path, query_param, query_param_is_missing,
+};
+use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+
+const KEY: &str = include_str!("fixtures/snowflake-test-key.p8");
+const ACCOUNT: &str = "myorg-acct";
+const HANDLE: &str = "01b8a3c4-0000-1234-0000-0000000a1b2c";
+
+/// Accepts only a JWT signed by the test key, with the claims Snowflake
+/// checks.
+struct ValidJwt;
+
+impl Match for ValidJwt {
+    fn matches(&self, req: &Request) -> bool {
+        let Some(token) = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() != 3 {
+            return false;
+        }
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(KEY)
+            .unwrap()
+            .to_public_key();
+        let Ok(sig) = Signature::try_from(
+            URL_SAFE_NO_PAD
+                .decode(parts[2])
+                .unwrap_or_default()
+                .as_slice(),
+        ) else {
+            return false;
+        };
+        let signed = VerifyingKey::<Sha256>::new(key)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .is_ok();
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap_or_default())
+                .unwrap_or_default();
+        signed
+            && claims["sub"] == "MYORG-ACCT.MFA_MONITOR"
+            && claims["iss"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("MYORG-ACCT.MFA_MONITOR.SHA256:"))
+    }
+}
+
+fn sql(m: wiremock::MockBuilder) -> wiremock::MockBuilder {
+    m.and(ValidJwt).and(header(
+        "x-snowflake-authorization-token-type",
+        "KEYPAIR_JWT",
+    ))
+}
+
+fn fixture(name: &str) -> Value {
+    let text = match name {
+        "200" => include_str!("fixtures/snowflake-show-users-200.json"),
+        "partition-1" => include_str!("fixtures/snowflake-show-users-partition-1.json"),
+        "202" => include_str!("fixtures/snowflake-202.json"),
+        "401" => include_str!("fixtures/snowflake-401.json"),
+        _ => unreachable!(),
+    };
+    serde_json::from_str(text).unwrap()
+}
+
+/// Sets `column` of user `name` in a result (or partition) body.
+fn set(body: &mut Value, meta: &Value, name: &str, column: &str, value: Option<&str>) {
+    let cols: Vec<&str> = meta["resultSetMetaData"]["rowType"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let idx = cols.iter().position(|c| *c == column).unwrap();
+    for row in body["data"].as_array_mut().unwrap() {
+        if row[0] == name {
+            row[idx] = value.map_or(Value::Null, |v| json!(v));
+        }
+    }
+}
+
+fn grants(users: &[&str], roles: &[&str]) -> Value {
+    let row_type: Vec<Value> = ["created_on", "role", "granted_to", "grantee_name", "granted_by"]
+        .iter()
+        .map(|n| json!({"name": n, "database": "", "schema": "", "table": "", "nullable": true, "type": "text"}))
+        .collect();
+    let data: Vec<Value> = users
+        .iter()
+        .map(|u| json!(["1699999999.0", "R", "USER", u, "SECURITYADMIN"]))
+        .chain(
+            roles
+                .iter()
+                .map(|r| json!(["1699999999.0", "R", "ROLE", r, "SECURITYADMIN"])),
+        )
+        .collect();
+    json!({
+        "resultSetMetaData": {"numRows": data.len(), "format": "jsonv2", "partitionInfo": [{"rowCount": data.len(), "uncompressedSize": 100}], "rowType": row_type},
+        "data": data, "code": "090001", "statementStatusUrl": "/api/v2/statements/g", "requestId": "r",
+        "sqlState": "00000", "statementHandle": "g", "message": "Statement executed successfully.", "createdOn": 1763840000000u64
+    })
+}
+
+/// A complete account: SHOW USERS answered 202 first, then 200 with two
+/// partitions; ACCOUNTADMIN held by ALICE and, through SECOPS, CAROL;
+/// SECURITYADMIN by BOB.
+async fn serve(server: &MockServer, first: Value, partition: Value) {
+    sql(Mock::given(method("POST")).and(path("/api/v2/statements")))
+        .and(body_partial_json(json!({"statement": "SHOW USERS"})))
+        .respond_with(ResponseTemplate::new(202).set_body_json(fixture("202")))
+        .mount(server)
+        .await;
+    sql(Mock::given(method("GET")).and(path(format!("/api/v2/statements/{HANDLE}"))))
+        .and(query_param_is_missing("partition"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .mount(server)
+        .await;
+    sql(Mock::given(method("GET")).and(path(format!("/api/v2/statements/{HANDLE}"))))
+        .and(query_param("partition", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(partition))
+        .mount(server)
+        .await;
+    for (role, users, roles) in [
+        ("\"ACCOUNTADMIN\"", vec!["ALICE"], vec!["SECOPS"]),
+        ("\"SECURITYADMIN\"", vec!["BOB"], vec![]),
+        ("\"SECOPS\"", vec!["CAROL"], vec![]),
+    ] {
+        sql(Mock::given(method("POST")).and(path("/api/v2/statements")))
+            .and(body_partial_json(
+                json!({"statement": format!("SHOW GRANTS OF ROLE {role}")}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(grants(&users, &roles)))
+            .mount(server)
+            .await;
+    }
+}
+
+fn auth() -> KeyPairAuth {
+    KeyPairAuth::new(
+        ACCOUNT,
+        "mfa_monitor",
+        &KEY.to_owned().into(),
+        "SNOWFLAKE_PRIVATE_KEY",
+    )
+    .unwrap()
+}
+
+fn monitor(server: &MockServer) -> SnowflakeMonitor {
+    let http = HttpClient::new(RetryPolicy {
+        first_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_rate_limit_wait: Duration::from_secs(3),
+        ..RetryPolicy::default()
+    });
+    SnowflakeMonitor::new(
+        http,
+        &server.uri(),
+        ACCOUNT,
+        auth(),
+        Some("SECURITYADMIN".into()),
+        None,
+    )
+    .unwrap()
+    .with_polling(Duration::from_millis(20), Duration::from_secs(3))
+}
+
+fn user<'a>(s: &'a TargetSnapshot, name: &str) -> &'a mfa_monitor::domain::Observation {
+    s.principals
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+#[tokio::test]
+async fn every_user_of_every_partition_gets_a_status_read_by_column_name() {
+    let server = MockServer::start().await;
+    serve(&server, fixture("200"), fixture("partition-1")).await;
+    let s = monitor(&server).collect(ACCOUNT).await.unwrap();
+    assert_eq!(s.key.to_string(), "snowflake:myorg-acct");
+    assert_eq!(
+        s.principals.len(),
+        5,
+        "3 rows in partition 0, 2 in partition 1"
+    );
+    assert_eq!(user(&s, "ALICE").status, MfaStatus::Enabled);
+    assert!(user(&s, "ALICE").attributes.admin);
+    let bob = user(&s, "BOB");
+    assert!(
+        bob.attributes.bypass_active && bob.attributes.admin,
+        "{bob:?}"
+    );
+    assert_eq!(
+        user(&s, "LEGACY_DUO").status,
+        MfaStatus::Enabled,
+        "Duo counts as MFA"
+    );
+    assert_eq!(user(&s, "ETL_SERVICE").status, MfaStatus::NotApplicable);
+    let carol = user(&s, "CAROL");
+    assert_eq!(carol.status, MfaStatus::Disabled);
+    assert!(
+        carol.attributes.admin,
+        "ACCOUNTADMIN through the SECOPS role"
+    );
+    // The statement was submitted with a requestId and the role.
+    let reqs = server.received_requests().await.unwrap();
+    let submit = reqs
+        .iter()
+        .find(|r| r.method == wiremock::http::Method::POST)
+        .unwrap();
+    assert!(
+        submit.url.query().unwrap_or("").starts_with("requestId="),
+        "{}",
+        submit.url
+    );
+    let body: Value = serde_json::from_slice(&submit.body).unwrap();
+    assert_eq!(body["role"], "SECURITYADMIN");
+}
+
+#[tokio::test]
+async fn columns_in_another_order_give_the_same_statuses() {
+    let reorder = |mut v: Value, meta: &Value| {
+        let n = meta["resultSetMetaData"]["rowType"]
+            .as_array()
+            .unwrap()
+            .len();
+        for row in v["data"].as_array_mut().unwrap() {
+            let r: Vec<Value> = row.as_array().unwrap().iter().rev().cloned().collect();
+            assert_eq!(r.len(), n);
+            *row = Value::Array(r);
+        }
+        v
+    };
+    let mut first = fixture("200");
+    let meta = first.clone();
+    first = reorder(first, &meta);
+    let rt: Vec<Value> = first["resultSetMetaData"]["rowType"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .cloned()
+        .collect();
+    first["resultSetMetaData"]["rowType"] = Value::Array(rt);
+    let partition = reorder(fixture("partition-1"), &meta);
+    let server = MockServer::start().await;
+    serve(&server, first, partition).await;
+    let s = monitor(&server).collect(ACCOUNT).await.unwrap();
+    assert_eq!(user(&s, "CAROL").status, MfaStatus::Disabled);
+    assert_eq!(user(&s, "ETL_SERVICE").status, MfaStatus::NotApplicable);
+    assert!(user(&s, "BOB").attributes.bypass_active);
+}
+
+#[tokio::test]
+async fn a_missing_or_short_partition_fails_the_account() {
+    let server = MockServer::start().await;
+    sql(Mock::given(method("GET")).and(path(format!("/api/v2/statements/{HANDLE}"))))
+        .and(query_param("partition", "1"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"code": "000709", "message": "Statement not found."})),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, fixture("200"), fixture("partition-1")).await;
+    let err = monitor(&server).collect(ACCOUNT).await.unwrap_err();
+    assert!(matches!(err, MonitorError::Incomplete(_)), "{err}");
+
+    let server = MockServer::start().await;
+    let mut short = fixture("partition-1");
+    short["data"].as_array_mut().unwrap().pop();
+    serve(&server, fixture("200"), short).await;
+    let err = monitor(&server).collect(ACCOUNT).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("partition 1 has 1 rows, partitionInfo says 2"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unregistered_key_is_a_401_naming_what_to_fix() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(fixture("401")))
+        .mount(&server)
+        .await;
+    let err = monitor(&server)
+        .collect(ACCOUNT)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("390144")
+            && err.contains("SNOWFLAKE_PRIVATE_KEY")
+            && err.contains("SNOWFLAKE_USER"),
+        "{err}"
+    );
+    assert!(!err.contains("BEGIN PRIVATE KEY"));
+    let check = monitor(&server).check(ACCOUNT).await;
+    assert!(!check.ok);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_a_statement_running_too_long_fails() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, fixture("200"), fixture("partition-1")).await;
+    assert_eq!(
+        monitor(&server)
+            .collect(ACCOUNT)
+            .await
+            .unwrap()
+            .principals
+            .len(),
+        5
+    );
+
+    let server = MockServer::start().await;
+    sql(Mock::given(method("POST")).and(path("/api/v2/statements")))
+        .respond_with(ResponseTemplate::new(202).set_body_json(fixture("202")))
+        .mount(&server)
+        .await;
+    sql(Mock::given(method("GET")).and(path(format!("/api/v2/statements/{HANDLE}"))))
+        .respond_with(ResponseTemplate::new(202).set_body_json(fixture("202")))
+        .mount(&server)
+        .await;
+    let err = monitor(&server).collect(ACCOUNT).await.unwrap_err();
+    assert!(err.to_string().contains("still running"), "{err}");
+}
+
+#[tokio::test]
+async fn check_reports_authentication_role_and_users_visible() {
+    let server = MockServer::start().await;
+    serve(&server, fixture("200"), fixture("partition-1")).await;
+    let check = monitor(&server).check(ACCOUNT).await;
+    assert!(check.ok, "{check:?}");
+    assert!(
+        check.detail.contains("SECURITYADMIN") && check.detail.contains("5 user(s)"),
+        "{check:?}"
+    );
+}
+
+#[tokio::test]
+async fn end_to_end_an_admin_losing_mfa_and_an_opened_bypass_are_alerted_once() {
+    let server = MockServer::start().await;
+    let base = fixture("200");
+    let mut first = base.clone();
+    set(&mut first, &base, "BOB", "mins_to_bypass_mfa", Some("null"));
+    serve(&server, first.clone(), fixture("partition-1")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let env: Vec<(String, String)> = vec![
+        ("SNOWFLAKE_ACCOUNT".into(), ACCOUNT.into()),
+        ("SNOWFLAKE_USER".into(), "mfa_monitor".into()),
+        ("SNOWFLAKE_PRIVATE_KEY".into(), KEY.into()),
+        ("SNOWFLAKE_API_URL".into(), server.uri()),
+        ("MFA_STATE_FILE".into(), state.to_str().unwrap().into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+    ];
+    let run = || async {
+        let ran = common::run_binary(&["run", "--json"], &env).await;
+        assert!(!ran.stdout.contains("PRIVATE KEY") && !ran.stderr.contains("PRIVATE KEY"));
+        let v: Value =
+            serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stderr));
+        (ran.code, v, ran.stderr)
+    };
+    let (code, v, _) = run().await;
+    assert_eq!(
+        (code, &v["targets"][0]["result"]),
+        (0, &json!("baseline")),
+        "{v}"
+    );
+
+    // ALICE (ACCOUNTADMIN) loses MFA and BOB's bypass opens.
+    set(&mut first, &base, "ALICE", "has_mfa", Some("false"));
+    set(&mut first, &base, "BOB", "mins_to_bypass_mfa", Some("30"));
+    server.reset().await;
+    serve(&server, first, fixture("partition-1")).await;
+    let (code, v, alert) = run().await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        v["changes"],
+        json!({"snowflake": {"mfa_disabled": 1, "bypass_active": 1}}),
+        "{v}"
+    );
+    assert!(alert.contains("CRITICAL (2)"), "both are admins: {alert}");
+    assert!(
+        alert.contains("snowflake:myorg-acct/ALICE — lost MFA"),
+        "{alert}"
+    );
+    let (_, v, _) = run().await;
+    assert_eq!(v["changes"], json!({}), "not alerted twice");
+}
