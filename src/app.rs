@@ -13,6 +13,7 @@ use crate::monitors::snowflake::SnowflakeMonitor;
 use crate::monitors::snowflake_jwt::KeyPairAuth;
 use crate::monitors::{CheckItem, Monitor};
 use crate::notifiers::ses::SesNotifier;
+use crate::notifiers::slack::SlackNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
 use crate::notifiers::Notifier;
 use crate::run::{Pass, RunSummary};
@@ -83,6 +84,19 @@ impl App {
             notifiers.push(Box::new(SesNotifier::new(
                 aws_sdk_ses::Client::new(&sdk),
                 email.clone(),
+            )));
+        }
+        if let Some(var) = &config.slack {
+            let url = crate::secrets::resolve(var, &secrets)
+                .await
+                .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?;
+            let u = secrecy::ExposeSecret::expose_secret(&url);
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(ConfigError::new(var.variable, "not an http(s) webhook URL"));
+            }
+            notifiers.push(Box::new(SlackNotifier::new(
+                HttpClient::new(RetryPolicy::default()),
+                url,
             )));
         }
         if notifiers.is_empty() {

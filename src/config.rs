@@ -145,18 +145,11 @@ pub struct Config {
     pub github: Option<GithubConfig>,
     pub snowflake: Option<SnowflakeConfig>,
     pub email: Option<EmailConfig>,
+    pub slack: Option<SecretVar>,
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
     pub target_timeout: Duration,
 }
-
-/// Variables of sources and channels that later versions implement. Set
-/// now, they are refused rather than silently ignored: ignoring a source
-/// would read as an all-clear for it.
-const NOT_YET_AVAILABLE: [(&str, &str); 2] = [
-    ("SLACK_WEBHOOK_URL", "the Slack channel"),
-    ("SLACK_WEBHOOK_URL_SECRET_ID", "the Slack channel"),
-];
 
 impl Config {
     pub fn from_env(lambda: bool) -> Result<Self, ConfigError> {
@@ -172,15 +165,6 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-
-        for (variable, what) in NOT_YET_AVAILABLE {
-            if get(variable).is_some() {
-                return Err(ConfigError::new(
-                    variable,
-                    format!("{what} is not available in this version; unset it"),
-                ));
-            }
-        }
 
         let state = match (get("MFA_STATE_TABLE"), get("MFA_STATE_FILE")) {
             (Some(table), _) => StateLocation::Table(table),
@@ -335,10 +319,11 @@ impl Config {
                 Some(EmailConfig { from, to })
             }
         };
-        if lambda && email.is_none() {
+        let slack = secret_var("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL_SECRET_ID", &lookup)?;
+        if lambda && email.is_none() && slack.is_none() {
             return Err(ConfigError::new(
                 "ALERT_EMAIL_TO",
-                "no alert channel configured: in Lambda alerts would be lost; set ALERT_EMAIL_FROM and ALERT_EMAIL_TO",
+                "no alert channel configured: in Lambda alerts would be lost; set ALERT_EMAIL_FROM and ALERT_EMAIL_TO, and/or SLACK_WEBHOOK_URL",
             ));
         }
 
@@ -364,6 +349,7 @@ impl Config {
             github,
             snowflake,
             email,
+            slack,
             exemptions,
             target_timeout,
         })
@@ -371,10 +357,17 @@ impl Config {
 
     /// Channel names alerts are kept pending for.
     pub fn channel_names(&self) -> Vec<&'static str> {
-        match &self.email {
-            Some(_) => vec!["email"],
-            None => vec!["stdout"],
+        let mut names = Vec::new();
+        if self.email.is_some() {
+            names.push("email");
         }
+        if self.slack.is_some() {
+            names.push("slack");
+        }
+        if names.is_empty() {
+            names.push("stdout");
+        }
+        names
     }
 }
 
@@ -500,17 +493,21 @@ mod tests {
     }
 
     #[test]
-    fn sources_of_later_versions_are_refused_rather_than_ignored() {
-        let e = cfg(
-            false,
+    fn a_slack_webhook_is_a_channel_and_is_never_shown() {
+        let c = cfg(
+            true,
             &[
                 ("AWS_IAM_ACCOUNTS", "self"),
-                ("SLACK_WEBHOOK_URL", "https://hooks.example/x"),
+                ("MFA_STATE_TABLE", "t"),
+                (
+                    "SLACK_WEBHOOK_URL",
+                    "https://hooks.slack.com/services/T0/B0/s3cret",
+                ),
             ],
         )
-        .unwrap_err();
-        assert_eq!(e.variable, "SLACK_WEBHOOK_URL");
-        assert!(!e.to_string().contains("hooks.example"), "{e}");
+        .unwrap();
+        assert_eq!(c.channel_names(), ["slack"]);
+        assert!(!format!("{c:?}").contains("s3cret"));
     }
 
     #[test]

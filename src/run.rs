@@ -464,7 +464,7 @@ impl Pass<'_> {
                 .flat_map(|e| e.notices.iter().cloned())
                 .collect();
             notices.extend(failures.iter().cloned().map(Notice::Change));
-            let Some(message) = render::render(&notices, warnings) else {
+            let Some(message) = render::digest(&notices, warnings) else {
                 outcomes.push(ChannelOutcome {
                     channel: channel.to_owned(),
                     result: ChannelResult::NothingToSend,

@@ -514,7 +514,7 @@ async fn end_to_end_a_member_losing_2fa_is_one_alert_and_removals_renames_and_th
         json!({"github": {"requirement_disabled": 1}}),
         "{v}"
     );
-    assert!(alert.contains("CRITICAL (1)"), "{alert}");
+    assert!(alert.contains("GitHub — critical (1)"), "{alert}");
 
     // A malformed page: source_failed, exit 1, state byte-for-byte unchanged.
     let before = std::fs::read(&state).unwrap();
@@ -546,7 +546,7 @@ async fn end_to_end_a_non_owner_token_gives_a_baseline_of_unknowns_and_no_alert_
         .as_str()
         .unwrap()
         .contains("not an owner"));
-    assert!(alert.contains("252 status unknown"), "{alert}");
+    assert!(alert.contains("252 unknown"), "{alert}");
     assert!(
         alert.contains("not an owner"),
         "the message says why: {alert}"

@@ -28,7 +28,7 @@ async fn a_message_is_delivered_with_its_subject_and_body() {
             to: vec![to.clone()],
         },
     );
-    ses.send(&message("one")).await.unwrap();
+    ses.send_message(&message("one")).await.unwrap();
     let mails = common::sent_emails_to(&to).await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0]["source"], from);
@@ -52,7 +52,7 @@ async fn an_unverified_sender_is_an_error_naming_alert_email_from() {
             to: vec![to.clone()],
         },
     );
-    let err = ses.send(&message("x")).await.unwrap_err();
+    let err = ses.send_message(&message("x")).await.unwrap_err();
     assert!(err.to_string().contains("ALERT_EMAIL_FROM"), "{err}");
     assert!(common::sent_emails_to(&to).await.is_empty());
     let err = ses.check().await.unwrap_err();
@@ -89,7 +89,7 @@ async fn sixty_recipients_all_receive_the_message_in_batches_of_fifty() {
             to: to.clone(),
         },
     );
-    ses.send(&message("many")).await.unwrap();
+    ses.send_message(&message("many")).await.unwrap();
     for r in [&to[0], &to[49], &to[50], &to[59]] {
         assert_eq!(common::sent_emails_to(r).await.len(), 1, "{r}");
     }

@@ -413,7 +413,10 @@ async fn end_to_end_an_admin_losing_mfa_and_an_opened_bypass_are_alerted_once() 
         json!({"snowflake": {"mfa_disabled": 1, "bypass_active": 1}}),
         "{v}"
     );
-    assert!(alert.contains("CRITICAL (2)"), "both are admins: {alert}");
+    assert!(
+        alert.contains("Snowflake — critical (2)"),
+        "both are admins: {alert}"
+    );
     assert!(
         alert.contains("snowflake:myorg-acct/ALICE — lost MFA"),
         "{alert}"

@@ -270,10 +270,11 @@ fn compare(
                 .mfa_required
                 .is_none()
                 .then(|| "previously unknown".to_owned());
+            // Critical by policy; `admin` describes principals, not orgs.
             d.push(
                 None,
                 ChangeKind::RequirementDisabled,
-                true,
+                false,
                 None,
                 None,
                 detail,

@@ -2,11 +2,12 @@
 
 pub mod render;
 pub mod ses;
+pub mod slack;
 pub mod stdout;
 
 use async_trait::async_trait;
 
-/// One rendered message for one pass.
+/// One rendered email for one pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub subject: String,
@@ -28,7 +29,7 @@ pub trait Notifier: Send + Sync {
     /// Channel name as stored with pending alerts: `email`, `slack`, `stdout`.
     fn channel(&self) -> &'static str;
 
-    async fn send(&self, message: &Message) -> Result<(), NotifyError>;
+    async fn send(&self, digest: &render::Digest) -> Result<(), NotifyError>;
 
     /// Reachability and configuration, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, NotifyError>;

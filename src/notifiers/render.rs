@@ -1,12 +1,52 @@
-//! Builds one message for a pass from its notices: pure, so wording and
-//! escaping are unit-tested. Grouped by source, then severity.
+//! One message model for a pass (`Digest`), built from its notices, that
+//! every channel renders: email (HTML table + text) here, Slack in
+//! `slack.rs`. Pure, so wording and escaping are unit- and snapshot-tested.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::domain::{BaselineSummary, Change, Notice, Severity, Source};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{BaselineSummary, Change, ChangeKind, Notice, Severity, Source};
 
 use super::Message;
+
+/// One line of a message: who, what happened, what else to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub subject: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub admin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ChangeKind>,
+    pub since: DateTime<Utc>,
+}
+
+/// The items of one source at one severity, or one baseline summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub source: Source,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    pub heading: String,
+    pub items: Vec<Item>,
+    /// Items a cap left out (baselines list at most a few hundred).
+    pub omitted: usize,
+    pub remediation: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Digest {
+    /// "2 lost MFA, 1 new account without MFA": what happened, counted.
+    pub title: String,
+    pub critical: usize,
+    pub high: usize,
+    pub warnings: Vec<String>,
+    pub groups: Vec<Group>,
+}
 
 /// Escapes text from sources (logins, user names, error text) for HTML.
 pub fn escape_html(s: &str) -> String {
@@ -24,63 +64,91 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+pub fn remediation(source: Source) -> &'static str {
+    match source {
+        Source::Aws => "Assign an MFA device: IAM console › Users › Security credentials, or `aws iam enable-mfa-device`.",
+        Source::Github => "Ask the member to enable 2FA (Settings › Password and authentication); require it in the organization's Authentication security settings.",
+        Source::Snowflake => "Enrol the user in MFA (Snowsight › Profile › Multi-factor authentication); close a bypass with `ALTER USER … UNSET MINS_TO_BYPASS_MFA`.",
+    }
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// "2 critical, 1 high: 3 MFA changes" style subject with the counts that
-/// matter first.
-fn subject(changes: &[&Change], baselines: &[&BaselineSummary]) -> String {
-    let mut by_sev: BTreeMap<Severity, usize> = BTreeMap::new();
-    for c in changes {
-        *by_sev.entry(c.severity).or_insert(0) += 1;
+fn title_phrase(kind: ChangeKind, n: usize) -> String {
+    match kind {
+        ChangeKind::MfaDisabled => format!("{} lost MFA", plural(n, "account", "accounts")),
+        ChangeKind::MfaEnabled => format!("{} enabled MFA", plural(n, "account", "accounts")),
+        ChangeKind::MfaWeakened => format!("{} weakened to SMS", plural(n, "account", "accounts")),
+        ChangeKind::NewWithoutMfa => {
+            format!("{} without MFA", plural(n, "new account", "new accounts"))
+        }
+        ChangeKind::NewWithMfa => format!("{} with MFA", plural(n, "new account", "new accounts")),
+        ChangeKind::Removed => format!("{} removed", plural(n, "account", "accounts")),
+        ChangeKind::RequirementDisabled => format!(
+            "{} switched off",
+            plural(n, "MFA requirement", "MFA requirements")
+        ),
+        ChangeKind::RequirementEnabled => format!(
+            "{} switched on",
+            plural(n, "MFA requirement", "MFA requirements")
+        ),
+        ChangeKind::BypassActive => format!("{} open", plural(n, "MFA bypass", "MFA bypasses")),
+        ChangeKind::StatusUnknown => {
+            format!("{} no longer readable", plural(n, "status", "statuses"))
+        }
+        ChangeKind::SourceFailed => format!("{} could not be read", plural(n, "source", "sources")),
     }
-    let mut parts: Vec<String> = by_sev.iter().map(|(sev, n)| format!("{n} {sev}")).collect();
-    if !baselines.is_empty() {
-        let nc: usize = baselines.iter().map(|b| b.non_compliant).sum();
-        parts.push(format!(
-            "baseline of {} with {} without MFA",
-            plural(baselines.len(), "target", "targets"),
-            nc
-        ));
-    }
-    format!("[mfa-monitor] {}", parts.join(", "))
 }
 
-fn change_line(c: &Change) -> String {
-    let mut line = format!("{} — {}", c.subject(), c.kind.phrase());
+fn change_summary(c: &Change) -> String {
+    let mut s = c.kind.phrase().to_owned();
     match (c.previous, c.current) {
-        (Some(p), Some(n)) => {
-            let _ = write!(line, " ({p} → {n})");
+        (Some(p), Some(n)) if p != n => {
+            let _ = write!(s, " ({p} → {n})");
         }
         (None, Some(n)) => {
-            let _ = write!(line, " ({n})");
+            let _ = write!(s, " ({n})");
         }
         _ => {}
     }
-    if c.admin {
-        line.push_str(" [admin]");
-    }
-    if let Some(d) = &c.detail {
-        let _ = write!(line, ": {d}");
-    }
-    let _ = write!(line, " [{}]", c.kind);
-    line
+    s
 }
 
-fn remediation(source: Source) -> &'static str {
-    match source {
-        Source::Aws => "Assign an MFA device: IAM console › Users › Security credentials, or `aws iam enable-mfa-device`.",
-        Source::Github => "Ask the member to enable 2FA (Settings › Password and authentication); enforce it in the org's security settings.",
-        Source::Snowflake => "Enrol the user in MFA; close bypasses with `ALTER USER … UNSET MINS_TO_BYPASS_MFA`.",
+fn baseline_group(b: &BaselineSummary) -> Group {
+    Group {
+        source: b.target.source,
+        severity: None,
+        heading: format!(
+            "First pass over {}: {} recorded, {} without MFA or with a weak factor, {} unknown, {} exempt",
+            b.target,
+            plural(b.principals, "principal", "principals"),
+            b.non_compliant,
+            b.unknown,
+            b.exempt
+        ),
+        items: b
+            .listed
+            .iter()
+            .map(|e| Item {
+                subject: b.target.principal(e.name.clone()).to_string(),
+                summary: e.status.to_string(),
+                detail: None,
+                admin: e.admin,
+                kind: None,
+                since: b.detected_at,
+            })
+            .collect(),
+        omitted: b.omitted,
+        remediation: remediation(b.target.source),
     }
 }
 
-/// Renders the notices of one pass (and of earlier passes still pending for
-/// the channel) into one message. `None` when there is nothing to send.
+/// The model of one message, or `None` when there is nothing to send.
 /// `warnings` (what the operator must fix) ride along with a message but
 /// never cause one: a standing warning would otherwise mail every hour.
-pub fn render(notices: &[Notice], warnings: &[String]) -> Option<Message> {
+pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
     if notices.is_empty() {
         return None;
     }
@@ -101,131 +169,178 @@ pub fn render(notices: &[Notice], warnings: &[String]) -> Option<Message> {
         ))
     });
 
+    let mut by_kind: BTreeMap<ChangeKind, usize> = BTreeMap::new();
+    for c in &changes {
+        *by_kind.entry(c.kind).or_insert(0) += 1;
+    }
+    let mut parts: Vec<String> = by_kind.iter().map(|(k, n)| title_phrase(*k, *n)).collect();
+    if !baselines.is_empty() {
+        let nc: usize = baselines.iter().map(|b| b.non_compliant).sum();
+        parts.push(format!(
+            "baseline of {} with {} without MFA",
+            plural(baselines.len(), "target", "targets"),
+            nc
+        ));
+    }
+    let mut groups = Vec::new();
+    for source in Source::ALL {
+        for sev in [Severity::Critical, Severity::High, Severity::Info] {
+            let items: Vec<Item> = changes
+                .iter()
+                .filter(|c| c.target.source == source && c.severity == sev)
+                .map(|c| Item {
+                    subject: c.subject(),
+                    summary: change_summary(c),
+                    detail: c.detail.clone(),
+                    admin: c.admin,
+                    kind: Some(c.kind),
+                    since: c.detected_at,
+                })
+                .collect();
+            if !items.is_empty() {
+                groups.push(Group {
+                    source,
+                    severity: Some(sev),
+                    heading: format!("{} — {} ({})", source.display_name(), sev, items.len()),
+                    items,
+                    omitted: 0,
+                    remediation: remediation(source),
+                });
+            }
+        }
+        groups.extend(
+            baselines
+                .iter()
+                .filter(|b| b.target.source == source)
+                .map(|b| baseline_group(b)),
+        );
+    }
+    Some(Digest {
+        title: parts.join(", "),
+        critical: changes
+            .iter()
+            .filter(|c| c.severity == Severity::Critical)
+            .count(),
+        high: changes
+            .iter()
+            .filter(|c| c.severity == Severity::High)
+            .count(),
+        warnings: warnings.to_vec(),
+        groups,
+    })
+}
+
+fn item_line(i: &Item) -> String {
+    let mut line = format!("{} — {}", i.subject, i.summary);
+    if i.admin {
+        line.push_str(" [admin]");
+    }
+    if let Some(d) = &i.detail {
+        let _ = write!(line, ": {d}");
+    }
+    if let Some(k) = i.kind {
+        let _ = write!(line, " [{k}]");
+    }
+    line
+}
+
+/// The email: subject, plain text and an HTML table per group.
+pub fn email(d: &Digest) -> Message {
+    let severity = match (d.critical, d.high) {
+        (0, 0) => String::new(),
+        (0, h) => format!(" ({h} high)"),
+        (c, 0) => format!(" ({c} critical)"),
+        (c, h) => format!(" ({c} critical, {h} high)"),
+    };
+    let subject = format!("[mfa-monitor] {}{severity}", d.title);
     let mut text = String::new();
-    let mut html =
-        String::from("<html><body style=\"font-family:sans-serif\"><h2>mfa-monitor</h2>");
-    if !warnings.is_empty() {
+    let mut html = format!(
+        "<html><body style=\"font-family:sans-serif\"><h2>{}</h2>",
+        escape_html(&d.title)
+    );
+    if !d.warnings.is_empty() {
         text.push_str("Attention:\n");
         html.push_str("<p><b>Attention:</b></p><ul>");
-        for w in warnings {
+        for w in &d.warnings {
             let _ = writeln!(text, "  ! {w}");
             let _ = write!(html, "<li>{}</li>", escape_html(w));
         }
         text.push('\n');
         html.push_str("</ul>");
     }
-    for source in Source::ALL {
-        let of_source: Vec<&&Change> = changes
-            .iter()
-            .filter(|c| c.target.source == source)
-            .collect();
-        let base_of_source: Vec<&&BaselineSummary> = baselines
-            .iter()
-            .filter(|b| b.target.source == source)
-            .collect();
-        if of_source.is_empty() && base_of_source.is_empty() {
-            continue;
-        }
-        let _ = writeln!(text, "== {} ==", source.display_name());
-        let _ = write!(html, "<h3>{}</h3>", escape_html(source.display_name()));
-        for sev in [Severity::Critical, Severity::High, Severity::Info] {
-            let group: Vec<_> = of_source.iter().filter(|c| c.severity == sev).collect();
-            if group.is_empty() {
-                continue;
-            }
-            let _ = writeln!(text, "{} ({}):", sev.as_str().to_uppercase(), group.len());
-            let _ = write!(
-                html,
-                "<h4>{} ({})</h4><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Change</th><th>Was</th><th>Now</th><th>Admin</th><th>Detail</th></tr>",
-                sev.as_str().to_uppercase(),
-                group.len()
-            );
-            for c in group {
-                let _ = writeln!(text, "  - {}", change_line(c));
+    let mut last_source = None;
+    for g in &d.groups {
+        if last_source != Some(g.source) {
+            if let Some(prev) = last_source {
+                let _ = writeln!(text, "What to do: {}\n", remediation(prev));
                 let _ = write!(
                     html,
-                    "<tr><td>{}</td><td>{} <code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape_html(&c.subject()),
-                    escape_html(c.kind.phrase()),
-                    c.kind,
-                    c.previous.map(|s| s.as_str()).unwrap_or("—"),
-                    c.current.map(|s| s.as_str()).unwrap_or("—"),
-                    if c.admin { "yes" } else { "" },
-                    escape_html(c.detail.as_deref().unwrap_or("")),
+                    "<p><i>What to do: {}</i></p>",
+                    escape_html(remediation(prev))
                 );
             }
-            html.push_str("</table>");
+            let _ = writeln!(text, "== {} ==", g.source.display_name());
+            let _ = write!(html, "<h3>{}</h3>", escape_html(g.source.display_name()));
+            last_source = Some(g.source);
         }
-        for b in base_of_source {
-            let _ = writeln!(
-                text,
-                "First pass over {}: {} principals recorded, {} without MFA or with a weak factor, {} status unknown, {} exempt.",
-                b.target,
-                b.principals,
-                b.non_compliant,
-                b.unknown,
-                b.exempt
-            );
+        let _ = writeln!(text, "{}:", g.heading);
+        let _ = write!(
+            html,
+            "<h4>{}</h4><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>What</th><th>Admin</th><th>Detail</th><th>Since</th></tr>",
+            escape_html(&g.heading)
+        );
+        for i in &g.items {
+            let _ = writeln!(text, "  - {}", item_line(i));
             let _ = write!(
                 html,
-                "<p>First pass over <b>{}</b>: {} principals recorded, <b>{}</b> without MFA or with a weak factor, {} status unknown, {} exempt.</p>",
-                escape_html(&b.target.to_string()),
-                b.principals,
-                b.non_compliant,
-                b.unknown,
-                b.exempt
+                "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape_html(&i.subject),
+                escape_html(&i.summary),
+                i.kind
+                    .map(|k| format!(" <code>{k}</code>"))
+                    .unwrap_or_default(),
+                if i.admin { "yes" } else { "" },
+                escape_html(i.detail.as_deref().unwrap_or("")),
+                i.since.format("%Y-%m-%d %H:%M UTC"),
             );
-            if !b.listed.is_empty() {
-                html.push_str("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Status</th><th>Admin</th></tr>");
-                for e in &b.listed {
-                    let id = b.target.principal(e.name.clone()).to_string();
-                    let _ = writeln!(
-                        text,
-                        "  - {id} ({}){}",
-                        e.status,
-                        if e.admin { " [admin]" } else { "" }
-                    );
-                    let _ = write!(
-                        html,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        escape_html(&id),
-                        e.status,
-                        if e.admin { "yes" } else { "" }
-                    );
-                }
-                html.push_str("</table>");
-            }
-            if b.omitted > 0 {
-                let more = format!(
-                    "… and {} more: run `mfa-monitor status` for the full list.",
-                    b.omitted
-                );
-                let _ = writeln!(text, "  {more}");
-                let _ = write!(html, "<p>{}</p>", escape_html(&more));
-            }
         }
-        let _ = writeln!(text, "What to do: {}\n", remediation(source));
+        html.push_str("</table>");
+        if g.omitted > 0 {
+            let more = format!(
+                "… and {} more: run `mfa-monitor report` for the full list.",
+                g.omitted
+            );
+            let _ = writeln!(text, "  {more}");
+            let _ = write!(html, "<p>{}</p>", escape_html(&more));
+        }
+    }
+    if let Some(prev) = last_source {
+        let _ = writeln!(text, "What to do: {}", remediation(prev));
         let _ = write!(
             html,
             "<p><i>What to do: {}</i></p>",
-            escape_html(remediation(source))
+            escape_html(remediation(prev))
         );
     }
     html.push_str("</body></html>");
-    Some(Message {
-        subject: subject(&changes, &baselines),
+    Message {
+        subject,
         text,
         html,
-    })
+    }
+}
+
+/// The email of a set of notices, for callers that need only that.
+pub fn render(notices: &[Notice], warnings: &[String]) -> Option<Message> {
+    digest(notices, warnings).map(|d| email(&d))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChangeKind, MfaStatus, TargetKey};
-    use chrono::Utc;
+    use crate::domain::{MfaStatus, TargetKey};
 
-    fn change(name: &str, kind: ChangeKind, severity: Severity) -> Notice {
+    pub(crate) fn change(name: &str, kind: ChangeKind, severity: Severity) -> Notice {
         Notice::Change(Change {
             target: TargetKey::new(Source::Aws, "123456789012"),
             principal: Some(name.into()),
@@ -235,17 +350,17 @@ mod tests {
             current: Some(MfaStatus::Disabled),
             admin: severity == Severity::Critical,
             detail: None,
-            detected_at: Utc::now(),
+            detected_at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
         })
     }
 
     #[test]
-    fn nothing_to_say_renders_no_message() {
+    fn nothing_to_say_renders_no_message_even_with_warnings() {
         assert!(render(&[], &["ignored".into()]).is_none());
     }
 
     #[test]
-    fn a_message_counts_severities_in_the_subject_and_names_each_principal() {
+    fn the_subject_counts_what_happened_and_critical_comes_first() {
         let m = render(
             &[
                 change("bob", ChangeKind::MfaDisabled, Severity::High),
@@ -254,9 +369,12 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(m.subject, "[mfa-monitor] 1 critical, 1 high");
-        let crit = m.text.find("CRITICAL").unwrap();
-        let high = m.text.find("HIGH").unwrap();
+        assert_eq!(
+            m.subject,
+            "[mfa-monitor] 2 accounts lost MFA (1 critical, 1 high)"
+        );
+        let crit = m.text.find("critical (1)").unwrap();
+        let high = m.text.find("high (1)").unwrap();
         assert!(crit < high, "critical first:\n{}", m.text);
         assert!(m
             .text
@@ -265,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn names_from_sources_are_escaped_in_html() {
+    fn names_and_warnings_from_sources_are_escaped_in_html() {
         let m = render(
             &[change(
                 "<img src=x onerror=alert(1)>",

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message as SesMessage};
 
+use super::render::{email, Digest};
 use super::{Message, Notifier, NotifyError};
 use crate::config::EmailConfig;
 
@@ -43,7 +44,18 @@ impl Notifier for SesNotifier {
         "email"
     }
 
-    async fn send(&self, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
+        self.send_message(&email(digest)).await
+    }
+
+    async fn check(&self) -> Result<String, NotifyError> {
+        self.verify_sender().await
+    }
+}
+
+impl SesNotifier {
+    /// Sends one rendered email to every recipient, 50 per call.
+    pub async fn send_message(&self, message: &Message) -> Result<(), NotifyError> {
         let body = Body::builder()
             .text(content(&message.text))
             .html(content(&message.html))
@@ -76,7 +88,7 @@ impl Notifier for SesNotifier {
         Ok(())
     }
 
-    async fn check(&self) -> Result<String, NotifyError> {
+    async fn verify_sender(&self) -> Result<String, NotifyError> {
         let out = self
             .client
             .get_identity_verification_attributes()

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::{Message, Notifier, NotifyError};
+use super::render::{email, Digest};
+use super::{Notifier, NotifyError};
 
 pub struct StdoutNotifier;
 
@@ -12,7 +13,8 @@ impl Notifier for StdoutNotifier {
         "stdout"
     }
 
-    async fn send(&self, message: &Message) -> Result<(), NotifyError> {
+    async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
+        let message = email(digest);
         // Alerts go to stderr so that `--json` keeps stdout machine-readable.
         eprintln!("\n{}\n{}", message.subject, message.text);
         Ok(())
