@@ -16,7 +16,8 @@ use crate::notifiers::ses::SesNotifier;
 use crate::notifiers::slack::SlackNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
 use crate::notifiers::Notifier;
-use crate::run::{Pass, RunSummary};
+use crate::report::{Filter, Report};
+use crate::run::{ChannelOutcome, ChannelResult, Pass, RunSummary};
 use crate::state::dynamodb::DynamoDbStore;
 use crate::state::file::FileStore;
 use crate::state::{OutboxEntry, StateError, StateStore};
@@ -137,6 +138,42 @@ impl App {
         }
         .instrument(span)
         .await
+    }
+
+    /// The status report from the stored state; with `send`, delivered to
+    /// every channel. Returns the report and each channel's outcome.
+    pub async fn report(
+        &self,
+        filter: Filter,
+        send: bool,
+    ) -> Result<(Report, Vec<ChannelOutcome>), StateError> {
+        let targets = self.store.targets().await?;
+        let report = crate::report::build(
+            &targets,
+            &self.config.exemptions,
+            filter,
+            chrono::Utc::now(),
+        );
+        let mut outcomes = Vec::new();
+        if send {
+            for n in &self.notifiers {
+                let result = n.send_report(&report).await;
+                if let Err(e) = &result {
+                    tracing::error!(channel = n.channel(), error = %e, "report not delivered");
+                }
+                outcomes.push(ChannelOutcome {
+                    channel: n.channel().to_owned(),
+                    result: if result.is_ok() {
+                        ChannelResult::Sent
+                    } else {
+                        ChannelResult::Failed
+                    },
+                    notices: report.rows.len(),
+                    error: result.err().map(|e| e.to_string()),
+                });
+            }
+        }
+        Ok((report, outcomes))
     }
 
     pub async fn status(&self) -> Result<StatusReport, StateError> {

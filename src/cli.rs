@@ -11,6 +11,7 @@ use crate::app::{App, StatusReport};
 use crate::config::Config;
 use crate::domain::MfaStatus;
 use crate::notifiers::render;
+use crate::report::Filter;
 use crate::run::RunSummary;
 
 pub const EXIT_OK: u8 = 0;
@@ -38,6 +39,15 @@ pub enum Command {
         /// Collect and diff, print what would be sent; neither notify nor commit.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// The status of every principal from the stored state, non-compliant first.
+    Report {
+        /// `enabled`: MFA on; `disabled`: no MFA, SMS only, or unknown.
+        #[arg(long, value_enum, default_value = "all")]
+        filter: Filter,
+        /// Also mail it (HTML table) and post a Slack summary.
+        #[arg(long)]
+        send: bool,
     },
     /// What the state store holds.
     Status,
@@ -73,6 +83,29 @@ pub async fn main(cli: Cli) -> ExitCode {
                 EXIT_OK
             })
         }
+        Command::Report { filter, send } => match app.report(filter, send).await {
+            Ok((report, outcomes)) => {
+                if cli.json {
+                    let v = serde_json::json!({"report": report, "channels": outcomes});
+                    println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+                } else {
+                    print!("{}", crate::report::table(&report));
+                    for o in &outcomes {
+                        println!(
+                            "channel {:<10} {}",
+                            o.channel,
+                            o.error.as_deref().unwrap_or("sent")
+                        );
+                    }
+                }
+                let failed = outcomes.iter().any(|o| o.error.is_some());
+                ExitCode::from(if failed { EXIT_FAILED } else { EXIT_OK })
+            }
+            Err(e) => {
+                eprintln!("mfa-monitor: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        },
         Command::Status => match app.status().await {
             Ok(report) => {
                 if cli.json {

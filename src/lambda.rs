@@ -7,6 +7,7 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::config::{Config, ConfigError};
+use crate::report::Filter;
 use crate::run::RunSummary;
 
 /// What an invocation asks for.
@@ -26,8 +27,9 @@ pub enum HandlerError {
     Config(#[from] ConfigError),
     #[error("unsupported event: {0}")]
     Event(String),
-    #[error("mode `report` is not available in this version")]
-    ReportUnavailable,
+    /// The report could not read the stored state.
+    #[error("report failed: {0}")]
+    Report(String),
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -35,7 +37,7 @@ impl From<HandlerError> for Diagnostic {
         let error_type = match &e {
             HandlerError::Config(_) => "ConfigError",
             HandlerError::Event(_) => "InvalidEvent",
-            HandlerError::ReportUnavailable => "UnsupportedMode",
+            HandlerError::Report(_) => "ReportFailed",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -77,7 +79,7 @@ pub fn parse_event(event: &Value) -> Result<Mode, HandlerError> {
 async fn handle(
     app: &Result<App, ConfigError>,
     event: LambdaEvent<Value>,
-) -> Result<RunSummary, HandlerError> {
+) -> Result<Value, HandlerError> {
     let mode = parse_event(&event.payload)?;
     let app = app.as_ref().map_err(|e| HandlerError::Config(e.clone()))?;
     match mode {
@@ -86,11 +88,24 @@ async fn handle(
             // crashed or timed-out pass never blocks the next schedule.
             let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64)
                 .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::minutes(15));
-            Ok(app
+            let summary: RunSummary = app
                 .run(false, deadline + chrono::Duration::seconds(10))
-                .await)
+                .await;
+            Ok(serde_json::to_value(summary).expect("serializes"))
         }
-        Mode::Report => Err(HandlerError::ReportUnavailable),
+        Mode::Report => {
+            let (report, channels) = app
+                .report(Filter::All, true)
+                .await
+                .map_err(|e| HandlerError::Report(e.to_string()))?;
+            tracing::info!(rows = report.rows.len(), "report sent");
+            Ok(serde_json::json!({
+                "mode": "report",
+                "generated_at": report.generated_at,
+                "counts": report.counts,
+                "channels": channels,
+            }))
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod logging;
 pub mod metrics;
 pub mod monitors;
 pub mod notifiers;
+pub mod report;
 pub mod run;
 pub mod secrets;
 pub mod state;

@@ -353,3 +353,93 @@ async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_
         "and not a third time"
     );
 }
+
+#[tokio::test]
+async fn the_report_is_printed_filtered_and_mailed_as_an_html_table_and_posted_to_slack() {
+    let account = common::unique_account();
+    let cfg = common::account_config(&account).await;
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    common::seed_user(&iam, "liam", true).await;
+    common::seed_user(&iam, "<b>mia</b>", false).await;
+    let (from, to) = common::email_pair(&cfg).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut env = common::account_env(&account).await;
+    env.extend([
+        ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
+        (
+            "MFA_STATE_FILE".to_owned(),
+            state.to_str().unwrap().to_owned(),
+        ),
+        ("MFA_EXEMPT".to_owned(), format!("aws:{account}/<root>")),
+    ]);
+    assert_eq!(common::run_binary(&["run"], &env).await.code, 0);
+
+    let all = common::run_binary(&["report"], &env).await;
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert!(
+        all.stdout.contains("PRINCIPAL") && all.stdout.contains(&format!("aws:{account}/liam")),
+        "{}",
+        all.stdout
+    );
+    assert!(
+        all.stdout.contains("disabled (exempt)"),
+        "exempt shown, not hidden: {}",
+        all.stdout
+    );
+    let disabled = common::run_binary(&["report", "--filter", "disabled", "--json"], &env).await;
+    let v: Value = serde_json::from_str(&disabled.stdout).unwrap();
+    let rows: Vec<&str> = v["report"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            format!("aws:{account}/<root>"),
+            format!("aws:{account}/<b>mia</b>")
+        ]
+    );
+    let enabled = common::run_binary(&["report", "--filter", "enabled", "--json"], &env).await;
+    let v: Value = serde_json::from_str(&enabled.stdout).unwrap();
+    assert_eq!(v["report"]["rows"].as_array().unwrap().len(), 1);
+
+    env.extend([
+        ("ALERT_EMAIL_FROM".to_owned(), from),
+        ("ALERT_EMAIL_TO".to_owned(), to.clone()),
+        (
+            "SLACK_WEBHOOK_URL".to_owned(),
+            format!("{}/services/T0/B0/x", server.uri()),
+        ),
+    ]);
+    let sent = common::run_binary(&["report", "--send"], &env).await;
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    let mails = common::sent_emails_to(&to).await;
+    assert_eq!(mails.len(), 1);
+    let html = mails[0]["body"].as_str().unwrap();
+    assert!(
+        html.contains("<table") && html.contains(&format!("aws:{account}/liam")),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;b&gt;mia&lt;/b&gt;") && !html.contains("<b>mia</b>"),
+        "{html}"
+    );
+    let posts = server.received_requests().await.unwrap();
+    assert_eq!(posts.len(), 1);
+    let slack: Value = serde_json::from_slice(&posts[0].body).unwrap();
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("MFA status report"),
+        "{slack}"
+    );
+}

@@ -31,6 +31,9 @@ pub trait Notifier: Send + Sync {
 
     async fn send(&self, digest: &render::Digest) -> Result<(), NotifyError>;
 
+    /// Sends the status report (email: the full table; Slack: a summary).
+    async fn send_report(&self, report: &crate::report::Report) -> Result<(), NotifyError>;
+
     /// Reachability and configuration, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, NotifyError>;
 }

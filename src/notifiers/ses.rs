@@ -48,6 +48,10 @@ impl Notifier for SesNotifier {
         self.send_message(&email(digest)).await
     }
 
+    async fn send_report(&self, report: &crate::report::Report) -> Result<(), NotifyError> {
+        self.send_message(&crate::report::email(report)).await
+    }
+
     async fn check(&self) -> Result<String, NotifyError> {
         self.verify_sender().await
     }

@@ -23,7 +23,7 @@ pub fn escape_mrkdwn(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn truncate(s: &str, max_chars: usize) -> String {
+pub fn truncate(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars {
         return s.to_owned();
     }
@@ -148,11 +148,25 @@ impl Notifier for SlackNotifier {
     }
 
     async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
-        let body = payload(digest);
+        self.post(&payload(digest)).await
+    }
+
+    async fn send_report(&self, report: &crate::report::Report) -> Result<(), NotifyError> {
+        self.post(&crate::report::slack(report)).await
+    }
+
+    async fn check(&self) -> Result<String, NotifyError> {
+        // A webhook cannot be probed without posting to the channel.
+        Ok("webhook configured (not called: a test post would notify the channel)".into())
+    }
+}
+
+impl SlackNotifier {
+    async fn post(&self, body: &Value) -> Result<(), NotifyError> {
         let url = self.url.expose_secret();
         let resp = self
             .http
-            .send(|c| c.post(url).json(&body))
+            .send(|c| c.post(url).json(body))
             .await
             .map_err(|e| Self::error(format!("posting to SLACK_WEBHOOK_URL failed: {e}")))?;
         let status = resp.status();
@@ -187,11 +201,6 @@ impl Notifier for SlackNotifier {
         Err(Self::error(format!(
             "SLACK_WEBHOOK_URL answered HTTP {status} `{code}`{hint}"
         )))
-    }
-
-    async fn check(&self) -> Result<String, NotifyError> {
-        // A webhook cannot be probed without posting to the channel.
-        Ok("webhook configured (not called: a test post would notify the channel)".into())
     }
 }
 

@@ -20,6 +20,11 @@ impl Notifier for StdoutNotifier {
         Ok(())
     }
 
+    async fn send_report(&self, report: &crate::report::Report) -> Result<(), NotifyError> {
+        eprintln!("{}", crate::report::table(report));
+        Ok(())
+    }
+
     async fn check(&self) -> Result<String, NotifyError> {
         Ok("alerts are printed to the terminal (no channel configured)".into())
     }
