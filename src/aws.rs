@@ -23,8 +23,40 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// The whole cause chain of an SDK error on one line. SDK errors print only
-/// "service error" with `Display`; this names the code and message.
+/// The cause chain of an error on one line, each cause's `Display` only.
+/// SDK errors print just "service error" at the top; the code and message
+/// sit in the sources. (`DisplayErrorContext` would add a `Debug` dump of
+/// the raw HTTP response: long, and no place for response bodies.)
 pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
-    aws_smithy_types::error::display::DisplayErrorContext(err).to_string()
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("service error")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("AccessDenied: not allowed")]
+    struct Inner;
+
+    #[test]
+    fn the_cause_chain_is_joined_without_debug_dumps() {
+        assert_eq!(
+            error_text(&Outer(Inner)),
+            "service error: AccessDenied: not allowed"
+        );
+    }
 }

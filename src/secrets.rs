@@ -7,14 +7,14 @@ use crate::config::{SecretSource, SecretVar};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("{id_variable}: could not read secret `{secret_id}`: {message}")]
+    #[error("could not read secret `{secret_id}`: {message}")]
     Read {
         variable: &'static str,
         id_variable: &'static str,
         secret_id: String,
         message: String,
     },
-    #[error("{id_variable}: secret `{secret_id}` has no string value")]
+    #[error("secret `{secret_id}` has no string value")]
     NotAString {
         variable: &'static str,
         id_variable: &'static str,

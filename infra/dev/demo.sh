@@ -8,8 +8,9 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mfa-monitor-target}"
 export MOTO_PORT="${MOTO_PORT:-5000}"
 
-bash infra/dev/moto.sh start
-trap 'bash infra/dev/moto.sh stop' EXIT
+if [ "$(bash infra/dev/moto.sh start "$MOTO_PORT")" = started ]; then
+    trap 'bash infra/dev/moto.sh stop "$MOTO_PORT"' EXIT
+fi
 
 echo "== building mfa-monitor (the first build of the AWS SDK takes a few minutes)"
 cargo build --quiet
@@ -39,5 +40,8 @@ step "4. the next pass alerts once, for bob"
 
 step "5. what the state file holds: mfa-monitor status"
 "$bin" status
+
+step "6. the status report, non-compliant first: mfa-monitor report"
+"$bin" report
 echo
 echo "State file: $MFA_STATE_FILE"

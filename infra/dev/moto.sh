@@ -2,7 +2,9 @@
 # Starts or stops a local moto server (the AWS emulator the tests and the
 # demo use).
 #   moto.sh start [PORT]   start on 127.0.0.1:PORT (default $MOTO_PORT or 5000)
-#                          unless something already answers there
+#                          unless something already answers there; prints
+#                          `started` on stdout only when it started one, so
+#                          a caller stops only the server it started
 #   moto.sh stop [PORT]    stop the server this script started on PORT
 # Installs `moto[server]` with pip when `moto_server` is missing.
 set -euo pipefail
@@ -22,7 +24,7 @@ start)
     fi
     if ! command -v moto_server >/dev/null 2>&1; then
         echo "installing moto[server] with pip" >&2
-        python3 -m pip install --quiet 'moto[server]'
+        python3 -m pip install --quiet 'moto[server]' >&2
     fi
     log="${TMPDIR:-/tmp}/mfa-monitor-moto-${port}.log"
     # AWS managed policies (AdministratorAccess) exist only when loaded.
@@ -31,6 +33,7 @@ start)
     for _ in $(seq 1 60); do
         if answering; then
             echo "moto started at $url (log: $log)" >&2
+            echo started
             exit 0
         fi
         sleep 0.5

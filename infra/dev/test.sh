@@ -8,13 +8,18 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mfa-monitor-target}"
 main_port="${MOTO_PORT:-5000}"
 ses_port="${MOTO_SES_PORT:-$((main_port + 1))}"
 
+started=()
 cleanup() {
-    bash infra/dev/moto.sh stop "$main_port"
-    bash infra/dev/moto.sh stop "$ses_port"
+    for port in "${started[@]}"; do
+        bash infra/dev/moto.sh stop "$port"
+    done
 }
 trap cleanup EXIT
-bash infra/dev/moto.sh start "$main_port"
-bash infra/dev/moto.sh start "$ses_port"
+for port in "$main_port" "$ses_port"; do
+    if [ "$(bash infra/dev/moto.sh start "$port")" = started ]; then
+        started+=("$port")
+    fi
+done
 export MOTO_URL="http://127.0.0.1:${main_port}"
 export MOTO_SES_URL="http://127.0.0.1:${ses_port}"
 
