@@ -51,28 +51,27 @@ impl App {
             )));
         }
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        // One client, one retry policy and one connection pool for every
+        // HTTP source and channel.
+        let http = HttpClient::new(RetryPolicy::default());
         if let Some(gh) = &config.github {
-            let token = crate::secrets::resolve(&gh.token, &secrets)
-                .await
-                .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?;
+            let token = resolve_secret(&gh.token, &secrets).await?;
             monitors.push(Box::new(GithubMonitor::new(
-                HttpClient::new(RetryPolicy::default()),
+                http.clone(),
                 &gh.api_url,
                 token,
                 gh.orgs.clone(),
             )?));
         }
         if let Some(sf) = &config.snowflake {
-            let key = crate::secrets::resolve(&sf.private_key, &secrets)
-                .await
-                .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?;
+            let key = resolve_secret(&sf.private_key, &secrets).await?;
             let key_variable = match sf.private_key.source {
                 SecretSource::Value(_) => sf.private_key.variable,
                 SecretSource::SecretsManager(_) => sf.private_key.id_variable,
             };
             let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, key_variable)?;
             monitors.push(Box::new(SnowflakeMonitor::new(
-                HttpClient::new(RetryPolicy::default()),
+                http.clone(),
                 &sf.api_url,
                 &sf.account,
                 auth,
@@ -88,17 +87,12 @@ impl App {
             )));
         }
         if let Some(var) = &config.slack {
-            let url = crate::secrets::resolve(var, &secrets)
-                .await
-                .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?;
+            let url = resolve_secret(var, &secrets).await?;
             let u = secrecy::ExposeSecret::expose_secret(&url);
             if !(u.starts_with("https://") || u.starts_with("http://")) {
                 return Err(ConfigError::new(var.variable, "not an http(s) webhook URL"));
             }
-            notifiers.push(Box::new(SlackNotifier::new(
-                HttpClient::new(RetryPolicy::default()),
-                url,
-            )));
+            notifiers.push(Box::new(SlackNotifier::new(http.clone(), url)));
         }
         if notifiers.is_empty() {
             notifiers.push(Box::new(StdoutNotifier));
@@ -236,6 +230,17 @@ impl App {
         }
         items
     }
+}
+
+/// A secret that cannot be read is a configuration error naming its
+/// variable (exit code 2, or a `ConfigError` in Lambda).
+async fn resolve_secret(
+    var: &crate::config::SecretVar,
+    client: &aws_sdk_secretsmanager::Client,
+) -> Result<secrecy::SecretString, ConfigError> {
+    crate::secrets::resolve(var, client)
+        .await
+        .map_err(|e| ConfigError::new(e.variable(), e.to_string()))
 }
 
 /// What `mfa-monitor status` shows.

@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use mfa_monitor::domain::{MfaStatus, TargetSnapshot};
-use mfa_monitor::http::{HttpClient, RetryPolicy};
 use mfa_monitor::monitors::github::GithubMonitor;
 use mfa_monitor::monitors::{Monitor, MonitorError};
 use serde_json::{json, Value};
@@ -191,19 +190,9 @@ async fn serve(server: &MockServer, name: &str, org: &Org) {
     }
 }
 
-fn fast() -> HttpClient {
-    HttpClient::new(RetryPolicy {
-        first_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_rate_limit_wait: Duration::from_secs(3),
-        request_timeout: Duration::from_secs(5),
-        ..RetryPolicy::default()
-    })
-}
-
 fn monitor(server: &MockServer) -> GithubMonitor {
     GithubMonitor::new(
-        fast(),
+        common::fast_http(),
         &server.uri(),
         TOKEN.to_owned().into(),
         vec!["acme".into()],

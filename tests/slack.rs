@@ -203,12 +203,7 @@ fn the_messages_of_one_pass_match_their_reviewed_snapshots() {
 }
 
 fn slack(server: &MockServer) -> SlackNotifier {
-    let http = HttpClient::new(RetryPolicy {
-        first_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_rate_limit_wait: Duration::from_secs(3),
-        ..RetryPolicy::default()
-    });
+    let http = common::fast_http();
     SlackNotifier::new(
         http,
         format!("{}/services/T000/B000/s3cretWebhookPath", server.uri()).into(),

@@ -9,7 +9,6 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use mfa_monitor::domain::{MfaStatus, TargetSnapshot};
-use mfa_monitor::http::{HttpClient, RetryPolicy};
 use mfa_monitor::monitors::snowflake::SnowflakeMonitor;
 use mfa_monitor::monitors::snowflake_jwt::KeyPairAuth;
 use mfa_monitor::monitors::{Monitor, MonitorError};
@@ -170,12 +169,7 @@ fn auth() -> KeyPairAuth {
 }
 
 fn monitor(server: &MockServer) -> SnowflakeMonitor {
-    let http = HttpClient::new(RetryPolicy {
-        first_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_rate_limit_wait: Duration::from_secs(3),
-        ..RetryPolicy::default()
-    });
+    let http = common::fast_http();
     SnowflakeMonitor::new(
         http,
         &server.uri(),

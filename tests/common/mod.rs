@@ -239,3 +239,16 @@ pub async fn email_pair(cfg: &SdkConfig) -> (String, String) {
         .unwrap();
     (from, to)
 }
+
+/// The product's HTTP client with the same retry rules but short waits, so
+/// retry and rate-limit tests run in milliseconds.
+pub fn fast_http() -> mfa_monitor::http::HttpClient {
+    use std::time::Duration;
+    mfa_monitor::http::HttpClient::new(mfa_monitor::http::RetryPolicy {
+        first_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_rate_limit_wait: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+        ..mfa_monitor::http::RetryPolicy::default()
+    })
+}
