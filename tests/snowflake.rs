@@ -23,12 +23,26 @@ use wiremock::matchers::{
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 const KEY: &str = include_str!("fixtures/snowflake-test-key.p8");
+/// A key Snowflake does not know for the user: its fingerprint differs.
+const OTHER_KEY: &str = include_str!("fixtures/snowflake-other-test-key.p8");
 const ACCOUNT: &str = "myorg-acct";
 const HANDLE: &str = "01b8a3c4-0000-1234-0000-0000000a1b2c";
 
-/// Accepts only a JWT signed by the test key, with the claims Snowflake
-/// checks.
+/// Accepts only a JWT signed by the registered test key whose `iss` names
+/// that key's fingerprint, as Snowflake checks.
 struct ValidJwt;
+
+fn registered_fingerprint() -> String {
+    use base64::engine::general_purpose::STANDARD;
+    use rsa::pkcs8::EncodePublicKey;
+    use sha2::Digest;
+    let der = rsa::RsaPrivateKey::from_pkcs8_pem(KEY)
+        .unwrap()
+        .to_public_key()
+        .to_public_key_der()
+        .unwrap();
+    format!("SHA256:{}", STANDARD.encode(Sha256::digest(der.as_bytes())))
+}
 
 impl Match for ValidJwt {
     fn matches(&self, req: &Request) -> bool {
@@ -63,9 +77,7 @@ impl Match for ValidJwt {
                 .unwrap_or_default();
         signed
             && claims["sub"] == "MYORG-ACCT.MFA_MONITOR"
-            && claims["iss"]
-                .as_str()
-                .is_some_and(|i| i.starts_with("MYORG-ACCT.MFA_MONITOR.SHA256:"))
+            && claims["iss"] == format!("MYORG-ACCT.MFA_MONITOR.{}", registered_fingerprint())
     }
 }
 
@@ -417,4 +429,122 @@ async fn end_to_end_an_admin_losing_mfa_and_an_opened_bypass_are_alerted_once() 
     );
     let (_, v, _) = run().await;
     assert_eq!(v["changes"], json!({}), "not alerted twice");
+}
+
+/// Splits a result into `n` partitions the way Snowflake serves them.
+fn partitioned(n: usize) -> (Value, Vec<Value>) {
+    let mut first = fixture("200");
+    let mut rows: Vec<Value> = first["data"].as_array().unwrap().clone();
+    rows.extend(fixture("partition-1")["data"].as_array().unwrap().clone());
+    let per = rows.len().div_ceil(n);
+    let chunks: Vec<Vec<Value>> = rows.chunks(per).map(|c| c.to_vec()).collect();
+    assert_eq!(chunks.len(), n);
+    first["data"] = Value::Array(chunks[0].clone());
+    first["resultSetMetaData"]["numRows"] = json!(rows.len());
+    first["resultSetMetaData"]["partitionInfo"] = Value::Array(
+        chunks
+            .iter()
+            .map(|c| json!({"rowCount": c.len(), "uncompressedSize": 100}))
+            .collect(),
+    );
+    let rest = chunks[1..].iter().map(|c| json!({"data": c})).collect();
+    (first, rest)
+}
+
+#[tokio::test]
+async fn three_partitions_are_all_fetched() {
+    let server = MockServer::start().await;
+    let (first, rest) = partitioned(3);
+    sql(Mock::given(method("GET")).and(path(format!("/api/v2/statements/{HANDLE}"))))
+        .and(query_param("partition", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(rest[1].clone()))
+        .mount(&server)
+        .await;
+    serve(&server, first, rest[0].clone()).await;
+    let s = monitor(&server).collect(ACCOUNT).await.unwrap();
+    assert_eq!(s.principals.len(), 5);
+    assert_eq!(
+        user(&s, "CAROL").status,
+        MfaStatus::Disabled,
+        "from the third partition"
+    );
+}
+
+#[tokio::test]
+async fn a_key_with_the_wrong_fingerprint_is_rejected_as_snowflake_would() {
+    let server = MockServer::start().await;
+    serve(&server, fixture("200"), fixture("partition-1")).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(fixture("401")))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    let wrong = KeyPairAuth::new(
+        ACCOUNT,
+        "mfa_monitor",
+        &OTHER_KEY.to_owned().into(),
+        "SNOWFLAKE_PRIVATE_KEY",
+    )
+    .unwrap();
+    let m = SnowflakeMonitor::new(
+        common::fast_http(),
+        &server.uri(),
+        ACCOUNT,
+        wrong,
+        None,
+        None,
+    )
+    .unwrap();
+    let err = m.collect(ACCOUNT).await.unwrap_err().to_string();
+    assert!(
+        err.contains("390144") && err.contains("SNOWFLAKE_PRIVATE_KEY"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_503_is_retried_and_a_null_has_mfa_is_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let base = fixture("200");
+    let mut first = base.clone();
+    set(&mut first, &base, "ALICE", "has_mfa", Some("null"));
+    serve(&server, first, fixture("partition-1")).await;
+    let s = monitor(&server).collect(ACCOUNT).await.unwrap();
+    assert_eq!(
+        user(&s, "ALICE").status,
+        MfaStatus::Unknown,
+        "never read as disabled"
+    );
+    assert_eq!(user(&s, "ETL_SERVICE").status, MfaStatus::NotApplicable);
+    assert!(s.warnings.is_empty(), "one unknown user is no role problem");
+}
+
+#[tokio::test]
+async fn a_role_that_sees_no_users_mfa_is_told_what_to_grant() {
+    let server = MockServer::start().await;
+    let base = fixture("200");
+    let mut first = base.clone();
+    let mut partition = fixture("partition-1");
+    for name in ["ALICE", "BOB", "LEGACY_DUO"] {
+        set(&mut first, &base, name, "has_mfa", None);
+        set(&mut first, &base, name, "ext_authn_duo", None);
+    }
+    set(&mut partition, &base, "CAROL", "has_mfa", None);
+    serve(&server, first, partition).await;
+    let s = monitor(&server).collect(ACCOUNT).await.unwrap();
+    assert!(s
+        .principals
+        .iter()
+        .all(|p| matches!(p.status, MfaStatus::Unknown | MfaStatus::NotApplicable)));
+    assert!(
+        s.warnings.iter().any(|w| w.contains("CREATE USER")),
+        "{:?}",
+        s.warnings
+    );
 }

@@ -319,11 +319,31 @@ impl SnowflakeMonitor {
         }
         principals.sort_by(|a, b| a.name.cmp(&b.name));
         debug!(account = %self.account, users = principals.len(), admins = admins.len(), "account read");
+        // SHOW USERS fills in a user's columns only for a role that owns the
+        // user or holds CREATE USER on the account; otherwise `has_mfa` is
+        // null. Say so plainly rather than leave a wall of unknowns.
+        let mut warnings = Vec::new();
+        let unknown = principals
+            .iter()
+            .filter(|p| p.status == MfaStatus::Unknown)
+            .count();
+        if unknown > 0
+            && unknown
+                == principals
+                    .iter()
+                    .filter(|p| p.status != MfaStatus::NotApplicable)
+                    .count()
+        {
+            warnings.push(format!(
+                "SHOW USERS hid the MFA status of every user from role {}: grant it CREATE USER on the account (or use USERADMIN/SECURITYADMIN)",
+                self.role.as_deref().unwrap_or("(the user's default role)")
+            ));
+        }
         Ok(TargetSnapshot {
             key: TargetKey::new(Source::Snowflake, &self.account),
             principals,
             settings: TargetSettings::default(),
-            warnings: Vec::new(),
+            warnings,
         })
     }
 }
@@ -385,7 +405,7 @@ fn statement_error(status: StatusCode, body: &str, what: &str) -> MonitorError {
     let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("");
     let hint = match status {
         StatusCode::UNAUTHORIZED => " — the key-pair JWT was rejected: check that SNOWFLAKE_PRIVATE_KEY's public key is registered for SNOWFLAKE_USER (`ALTER USER … SET RSA_PUBLIC_KEY = '…'`) and that SNOWFLAKE_ACCOUNT is the account identifier",
-        StatusCode::FORBIDDEN => " — the user or SNOWFLAKE_ROLE lacks a privilege: the role needs MANAGE GRANTS (or SECURITYADMIN) to run SHOW USERS and SHOW GRANTS OF ROLE",
+        StatusCode::FORBIDDEN => " — the user or SNOWFLAKE_ROLE lacks a privilege: grant the role CREATE USER on the account (see the README's Snowflake set-up)",
         StatusCode::UNPROCESSABLE_ENTITY if message.contains("not authorized") || message.contains("does not exist") => {
             " — SNOWFLAKE_ROLE (or SNOWFLAKE_WAREHOUSE) does not exist or is not granted to SNOWFLAKE_USER"
         }
