@@ -352,3 +352,31 @@ async fn a_user_missing_from_the_report_is_read_live_and_a_deleted_one_is_droppe
     assert!(s.principals.iter().all(|p| p.name != "gone"));
     assert_eq!(login.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn an_access_denied_listing_fails_the_account_with_the_operation_named() {
+    let w = base();
+    let mut rules: Vec<Rule> = w.rules().into_iter().collect();
+    let denied = mock!(Client::list_virtual_mfa_devices).then_error(|| {
+        aws_sdk_iam::operation::list_virtual_mfa_devices::ListVirtualMFADevicesError::unhandled(
+            "AccessDenied: User is not authorized to perform: iam:ListVirtualMFADevices",
+        )
+    });
+    // The denial must win over the base world's answer: put it first.
+    rules.insert(0, denied);
+    let refs: Vec<&Rule> = rules.iter().collect();
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, refs.as_slice());
+    let err = collect_account(&client, ACCOUNT, polling())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MonitorError::Call {
+                operation: "iam:ListVirtualMFADevices",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -173,3 +173,49 @@ async fn a_configuration_error_is_reported_as_a_lambda_error_naming_the_variable
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_report_event_mails_the_status_report_and_returns_its_counts() {
+    let account = common::unique_account();
+    let cfg = common::account_config(&account).await;
+    common::seed_user(&aws_sdk_iam::Client::new(&cfg), "ivy", false).await;
+    let table = common::unique("mfa-state");
+    mfa_monitor::state::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
+        .await
+        .unwrap();
+    let (from, to) = common::email_pair(&cfg).await;
+    let mut env = common::account_env(&account).await;
+    env.extend([
+        ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
+        ("MFA_STATE_TABLE".to_owned(), table.clone()),
+        ("ALERT_EMAIL_FROM".to_owned(), from),
+        ("ALERT_EMAIL_TO".to_owned(), to.clone()),
+    ]);
+    let server = runtime_api(&serde_json::json!({}), "req-3").await;
+    let (posted, _, _) = invoke(&server, "req-3", env.clone()).await;
+    assert!(posted.ends_with("/response"), "the pass ran first");
+
+    let server = runtime_api(&serde_json::json!({"mode": "report"}), "req-4").await;
+    let (posted, body, printed) = invoke(&server, "req-4", env).await;
+    assert_eq!(
+        posted, "/2018-06-01/runtime/invocation/req-4/response",
+        "{body}\n{printed}"
+    );
+    assert_eq!(body["mode"], "report");
+    assert_eq!(body["counts"]["aws"]["principals"], 2, "{body}");
+    assert_eq!(body["channels"][0]["result"], "sent");
+    let mails = common::sent_emails_to(&to).await;
+    assert_eq!(mails.len(), 2, "the baseline, then the report");
+    assert!(
+        mails[1]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("MFA status report"),
+        "{}",
+        mails[1]
+    );
+    assert!(mails[1]["body"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("aws:{account}/ivy")));
+}
