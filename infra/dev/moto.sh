@@ -6,7 +6,7 @@
 #                          `started` on stdout only when it started one, so
 #                          a caller stops only the server it started
 #   moto.sh stop [PORT]    stop the server this script started on PORT
-# Installs `moto[server]` with pip when `moto_server` is missing.
+# Installs `moto[server]` with pip when it is missing.
 set -euo pipefail
 
 cmd="${1:-}"
@@ -22,13 +22,15 @@ start)
         echo "moto already answering at $url" >&2
         exit 0
     fi
-    if ! command -v moto_server >/dev/null 2>&1; then
+    # `python3 -m moto.server` rather than the `moto_server` script: a
+    # script pip just installed may not be on PATH yet (pyenv shims).
+    if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
         echo "installing moto[server] with pip" >&2
         python3 -m pip install --quiet 'moto[server]' >&2
     fi
     log="${TMPDIR:-/tmp}/mfa-monitor-moto-${port}.log"
     # AWS managed policies (AdministratorAccess) exist only when loaded.
-    MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup python3 -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 60); do
         if answering; then
