@@ -90,21 +90,10 @@ async fn invoke(
 
 #[tokio::test]
 async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
-    let account = common::unique_account();
-    let cfg = common::account_config(&account).await;
-    common::seed_user(&aws_sdk_iam::Client::new(&cfg), "heidi", false).await;
-    let table = common::unique("mfa-state");
-    mfa_monitor::state::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
-        .await
-        .unwrap();
-    let (from, to) = common::email_pair(&cfg).await;
-    let mut env = common::account_env(&account).await;
-    env.extend([
-        ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
-        ("MFA_STATE_TABLE".to_owned(), table.clone()),
-        ("ALERT_EMAIL_FROM".to_owned(), from),
-        ("ALERT_EMAIL_TO".to_owned(), to.clone()),
-    ]);
+    let world = common::Scenario::new().await;
+    let (account, to) = (&world.account, &world.to);
+    common::seed_user(&world.iam, "heidi", false).await;
+    let env = world.table_env().await;
     let event: Value =
         serde_json::from_str(include_str!("fixtures/eventbridge-scheduled-event.json")).unwrap();
     let server = runtime_api(&event, "req-1").await;
@@ -120,7 +109,7 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
     assert_eq!(summary["targets"][0]["result"], "baseline");
     assert_eq!(summary["channels"][0]["channel"], "email");
     assert_eq!(summary["channels"][0]["result"], "sent");
-    assert_eq!(common::sent_emails_to(&to).await.len(), 1);
+    assert_eq!(common::sent_emails_to(to).await.len(), 1);
 
     // Logs: JSON lines on stdout, each with the pass's run_id, ending with
     // the run summary and the metrics records.
@@ -176,21 +165,10 @@ async fn a_configuration_error_is_reported_as_a_lambda_error_naming_the_variable
 
 #[tokio::test]
 async fn a_report_event_mails_the_status_report_and_returns_its_counts() {
-    let account = common::unique_account();
-    let cfg = common::account_config(&account).await;
-    common::seed_user(&aws_sdk_iam::Client::new(&cfg), "ivy", false).await;
-    let table = common::unique("mfa-state");
-    mfa_monitor::state::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
-        .await
-        .unwrap();
-    let (from, to) = common::email_pair(&cfg).await;
-    let mut env = common::account_env(&account).await;
-    env.extend([
-        ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
-        ("MFA_STATE_TABLE".to_owned(), table.clone()),
-        ("ALERT_EMAIL_FROM".to_owned(), from),
-        ("ALERT_EMAIL_TO".to_owned(), to.clone()),
-    ]);
+    let world = common::Scenario::new().await;
+    let (account, to) = (&world.account, &world.to);
+    common::seed_user(&world.iam, "ivy", false).await;
+    let env = world.table_env().await;
     let server = runtime_api(&serde_json::json!({}), "req-3").await;
     let (posted, _, _) = invoke(&server, "req-3", env.clone()).await;
     assert!(posted.ends_with("/response"), "the pass ran first");
@@ -204,7 +182,7 @@ async fn a_report_event_mails_the_status_report_and_returns_its_counts() {
     assert_eq!(body["mode"], "report");
     assert_eq!(body["counts"]["aws"]["principals"], 2, "{body}");
     assert_eq!(body["channels"][0]["result"], "sent");
-    let mails = common::sent_emails_to(&to).await;
+    let mails = common::sent_emails_to(to).await;
     assert_eq!(mails.len(), 2, "the baseline, then the report");
     assert!(
         mails[1]["subject"]

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{
-    account_config, account_env, email_pair, remove_mfa, run_binary, seed_user, sent_emails_to,
-    unique_account,
+    account_config, account_env, remove_mfa, run_binary, seed_user, sent_emails_to, unique_account,
+    Scenario,
 };
 
 fn env_with(base: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -15,28 +15,16 @@ fn env_with(base: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, S
 
 #[tokio::test]
 async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
-    let account = unique_account();
-    let cfg = account_config(&account).await;
-    let iam = aws_sdk_iam::Client::new(&cfg);
-    seed_user(&iam, "alice", true).await;
-    seed_user(&iam, "bob", true).await;
-    seed_user(&iam, "carol", false).await;
-    let (from, to) = email_pair(&cfg).await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.json");
-    let env = env_with(
-        &account_env(&account).await,
-        &[
-            ("AWS_IAM_ACCOUNTS", "self"),
-            ("MFA_STATE_FILE", state.to_str().unwrap()),
-            ("ALERT_EMAIL_FROM", &from),
-            ("ALERT_EMAIL_TO", &to),
-        ],
-    );
+    let world = Scenario::new().await;
+    let (account, iam, to, state) = (&world.account, &world.iam, &world.to, world.state_file());
+    seed_user(iam, "alice", true).await;
+    seed_user(iam, "bob", true).await;
+    seed_user(iam, "carol", false).await;
+    let env = world.file_env().await;
 
     let first = run_binary(&["run"], &env).await;
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
-    let mails = sent_emails_to(&to).await;
+    let mails = sent_emails_to(to).await;
     assert_eq!(mails.len(), 1, "one baseline summary, not one per account");
     let subject = mails[0]["subject"].as_str().unwrap();
     assert!(subject.contains("baseline"), "{subject}");
@@ -50,17 +38,17 @@ async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
     let before = std::fs::read(&state).unwrap();
     let second = run_binary(&["run"], &env).await;
     assert_eq!(second.code, 0, "{}", second.stderr);
-    assert_eq!(sent_emails_to(&to).await.len(), 1, "no change, no email");
+    assert_eq!(sent_emails_to(to).await.len(), 1, "no change, no email");
     assert_eq!(
         std::fs::read(&state).unwrap(),
         before,
         "no change, no state write"
     );
 
-    remove_mfa(&iam, &account, "bob").await;
+    remove_mfa(iam, account, "bob").await;
     let third = run_binary(&["run"], &env).await;
     assert_eq!(third.code, 0, "{}", third.stderr);
-    let mails = sent_emails_to(&to).await;
+    let mails = sent_emails_to(to).await;
     assert_eq!(mails.len(), 2, "exactly one alert email");
     let body = mails[1]["body"].as_str().unwrap();
     assert!(body.contains(&format!("aws:{account}/bob")), "{body}");
@@ -73,7 +61,7 @@ async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
     let fourth = run_binary(&["run"], &env).await;
     assert_eq!(fourth.code, 0);
     assert_eq!(
-        sent_emails_to(&to).await.len(),
+        sent_emails_to(to).await.len(),
         2,
         "the alert is not sent twice"
     );
@@ -91,28 +79,17 @@ async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
 
 #[tokio::test]
 async fn a_dry_run_neither_notifies_nor_commits() {
-    let account = unique_account();
-    let cfg = account_config(&account).await;
-    seed_user(&aws_sdk_iam::Client::new(&cfg), "dave", false).await;
-    let (from, to) = email_pair(&cfg).await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.json");
-    let env = env_with(
-        &account_env(&account).await,
-        &[
-            ("AWS_IAM_ACCOUNTS", "self"),
-            ("MFA_STATE_FILE", state.to_str().unwrap()),
-            ("ALERT_EMAIL_FROM", &from),
-            ("ALERT_EMAIL_TO", &to),
-        ],
-    );
+    let world = Scenario::new().await;
+    let (to, state) = (&world.to, world.state_file());
+    seed_user(&world.iam, "dave", false).await;
+    let env = world.file_env().await;
     let ran = run_binary(&["run", "--dry-run", "--json"], &env).await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let v: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(v["dry_run"], true);
     assert_eq!(v["would_send"][0]["type"], "baseline");
     assert!(!state.exists(), "dry run committed state");
-    assert!(sent_emails_to(&to).await.is_empty(), "dry run sent mail");
+    assert!(sent_emails_to(to).await.is_empty(), "dry run sent mail");
 }
 
 #[tokio::test]
@@ -231,40 +208,26 @@ async fn an_assumed_role_account_is_monitored_under_its_own_account_id() {
 
 #[tokio::test]
 async fn two_overlapping_passes_on_one_table_send_one_email_between_them() {
-    let account = unique_account();
-    let cfg = account_config(&account).await;
-    let iam = aws_sdk_iam::Client::new(&cfg);
-    seed_user(&iam, "ivan", true).await;
-    seed_user(&iam, "judy", false).await;
-    let table = common::unique("mfa-state");
-    mfa_monitor::state::dynamodb::create_table(&aws_sdk_dynamodb::Client::new(&cfg), &table)
-        .await
-        .unwrap();
-    let (from, to) = email_pair(&cfg).await;
-    let env = env_with(
-        &account_env(&account).await,
-        &[
-            ("AWS_IAM_ACCOUNTS", "self"),
-            ("MFA_STATE_TABLE", &table),
-            ("ALERT_EMAIL_FROM", &from),
-            ("ALERT_EMAIL_TO", &to),
-        ],
-    );
+    let world = Scenario::new().await;
+    let (account, iam, to) = (&world.account, &world.iam, &world.to);
+    seed_user(iam, "ivan", true).await;
+    seed_user(iam, "judy", false).await;
+    let env = world.table_env().await;
     // EventBridge delivers at least once: the same schedule fires twice.
     let (a, b) = tokio::join!(
         run_binary(&["run", "--json"], &env),
         run_binary(&["run", "--json"], &env)
     );
     assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
-    assert_eq!(sent_emails_to(&to).await.len(), 1, "baseline sent once");
+    assert_eq!(sent_emails_to(to).await.len(), 1, "baseline sent once");
 
-    remove_mfa(&iam, &account, "ivan").await;
+    remove_mfa(iam, account, "ivan").await;
     let (a, b) = tokio::join!(
         run_binary(&["run", "--json"], &env),
         run_binary(&["run", "--json"], &env)
     );
     assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
-    let mails = sent_emails_to(&to).await;
+    let mails = sent_emails_to(to).await;
     assert_eq!(mails.len(), 2, "the change is alerted exactly once");
     assert!(mails[1]["body"]
         .as_str()

@@ -278,31 +278,19 @@ async fn a_rejected_post_names_the_variable_and_never_the_url() {
 
 #[tokio::test]
 async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_not_resent() {
-    let account = common::unique_account();
-    let cfg = common::account_config(&account).await;
-    common::seed_user(&aws_sdk_iam::Client::new(&cfg), "kate", false).await;
-    let (from, to) = common::email_pair(&cfg).await;
+    let world = common::Scenario::new().await;
+    let (account, to) = (&world.account, &world.to);
+    common::seed_user(&world.iam, "kate", false).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(500).set_body_string("internal_error"))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.json");
-    let mut env = common::account_env(&account).await;
-    env.extend([
-        ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
-        (
-            "MFA_STATE_FILE".to_owned(),
-            state.to_str().unwrap().to_owned(),
-        ),
-        ("ALERT_EMAIL_FROM".to_owned(), from),
-        ("ALERT_EMAIL_TO".to_owned(), to.clone()),
-        (
-            "SLACK_WEBHOOK_URL".to_owned(),
-            format!("{}/services/T0/B0/s3cret", server.uri()),
-        ),
-    ]);
+    let mut env = world.file_env().await;
+    env.push((
+        "SLACK_WEBHOOK_URL".to_owned(),
+        format!("{}/services/T0/B0/s3cret", server.uri()),
+    ));
     let first = common::run_binary(&["run", "--json"], &env).await;
     assert_eq!(first.code, 1, "a channel failed: {}", first.stderr);
     assert!(
@@ -322,7 +310,7 @@ async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_
         })
         .collect();
     assert_eq!(results, [("email", "sent"), ("slack", "failed")]);
-    assert_eq!(common::sent_emails_to(&to).await.len(), 1);
+    assert_eq!(common::sent_emails_to(to).await.len(), 1);
 
     server.reset().await;
     Mock::given(method("POST"))
@@ -335,7 +323,7 @@ async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_
     assert_eq!(posts.len(), 1, "the pending baseline reaches Slack once");
     assert!(String::from_utf8_lossy(&posts[0].body).contains(&format!("aws:{account}/kate")));
     assert_eq!(
-        common::sent_emails_to(&to).await.len(),
+        common::sent_emails_to(to).await.len(),
         1,
         "email, which worked, is not re-sent"
     );

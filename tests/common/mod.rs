@@ -252,3 +252,67 @@ pub fn fast_http() -> mfa_monitor::http::HttpClient {
         ..mfa_monitor::http::RetryPolicy::default()
     })
 }
+
+/// One test's world: a fresh AWS account with a verified sender and a
+/// unique recipient, a temporary directory for the state file, and the
+/// environment that runs the binary as that account monitoring `self`.
+pub struct Scenario {
+    pub account: String,
+    pub cfg: SdkConfig,
+    pub iam: aws_sdk_iam::Client,
+    pub from: String,
+    pub to: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Scenario {
+    pub async fn new() -> Self {
+        let account = unique_account();
+        let cfg = account_config(&account).await;
+        let (from, to) = email_pair(&cfg).await;
+        Self {
+            iam: aws_sdk_iam::Client::new(&cfg),
+            account,
+            cfg,
+            from,
+            to,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn state_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("state.json")
+    }
+
+    async fn env(&self, state_variable: &'static str, state: String) -> Vec<(String, String)> {
+        let mut env = account_env(&self.account).await;
+        env.extend([
+            ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
+            (state_variable.to_owned(), state),
+            ("ALERT_EMAIL_FROM".to_owned(), self.from.clone()),
+            ("ALERT_EMAIL_TO".to_owned(), self.to.clone()),
+        ]);
+        env
+    }
+
+    /// The binary's environment with the local state file and email.
+    pub async fn file_env(&self) -> Vec<(String, String)> {
+        self.env(
+            "MFA_STATE_FILE",
+            self.state_file().to_str().unwrap().to_owned(),
+        )
+        .await
+    }
+
+    /// The binary's environment with a new DynamoDB state table and email.
+    pub async fn table_env(&self) -> Vec<(String, String)> {
+        let table = unique("mfa-state");
+        mfa_monitor::state::dynamodb::create_table(
+            &aws_sdk_dynamodb::Client::new(&self.cfg),
+            &table,
+        )
+        .await
+        .unwrap();
+        self.env("MFA_STATE_TABLE", table).await
+    }
+}
