@@ -17,7 +17,7 @@ use crate::notifiers::slack::SlackNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
 use crate::notifiers::Notifier;
 use crate::report::{Filter, Report};
-use crate::run::{ChannelOutcome, ChannelResult, Pass, RunSummary};
+use crate::run::{ChannelOutcome, ChannelResult, Deadline, Pass, RunSummary};
 use crate::state::dynamodb::DynamoDbStore;
 use crate::state::file::FileStore;
 use crate::state::{OutboxEntry, StateError, StateStore};
@@ -105,13 +105,9 @@ impl App {
         })
     }
 
-    /// One pass. `lease_until` bounds how long an overlapping pass is kept
-    /// out: the Lambda deadline, or the CLI's budget.
-    pub async fn run(
-        &self,
-        dry_run: bool,
-        lease_until: chrono::DateTime<chrono::Utc>,
-    ) -> RunSummary {
+    /// One pass, to be done by `deadline`: the Lambda invocation's, or the
+    /// CLI's budget. It also bounds how long an overlapping pass is kept out.
+    pub async fn run(&self, dry_run: bool, deadline: Deadline) -> RunSummary {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("pass", run_id = %run_id);
         async {
@@ -123,7 +119,9 @@ impl App {
                 exemptions: &self.config.exemptions,
                 target_timeout: self.config.target_timeout,
                 run_id: &run_id,
-                lease_until,
+                deadline,
+                failure_threshold: self.config.source_failure_threshold,
+                delayed_after: self.config.delayed_after,
             }
             .run(dry_run)
             .await;

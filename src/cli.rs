@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::domain::MfaStatus;
 use crate::notifiers::render;
 use crate::report::Filter;
-use crate::run::RunSummary;
+use crate::run::{Deadline, RunSummary};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -72,10 +72,13 @@ pub async fn main(cli: Cli) -> ExitCode {
     };
     match cli.command {
         Command::Run { dry_run } => {
-            let budget = app.config.target_timeout + std::time::Duration::from_secs(300);
-            let until = chrono::Utc::now()
-                + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::minutes(10));
-            let summary = app.run(dry_run, until).await;
+            // Without a budget: collection's own bound plus time to commit
+            // and deliver.
+            let budget = app
+                .config
+                .pass_budget
+                .unwrap_or(app.config.target_timeout + std::time::Duration::from_secs(120));
+            let summary = app.run(dry_run, Deadline::after(budget)).await;
             print_run(&summary, cli.json);
             ExitCode::from(if summary.failed() {
                 EXIT_FAILED

@@ -10,6 +10,8 @@ use crate::domain::Exemptions;
 
 pub const DEFAULT_STATE_FILE: &str = "./mfa-monitor-state.json";
 const DEFAULT_TARGET_TIMEOUT_SECS: u64 = 120;
+const DEFAULT_SOURCE_FAILURE_THRESHOLD: u32 = 3;
+const DEFAULT_DELAYED_AFTER_MINUTES: u64 = 30;
 
 /// Bad configuration: always names the variable at fault (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,6 +151,33 @@ pub struct Config {
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
     pub target_timeout: Duration,
+    /// Failed passes in a row before a target's `source_failed` alert
+    /// (`MFA_SOURCE_FAILURE_THRESHOLD`).
+    pub source_failure_threshold: u32,
+    /// Age past which a pending alert is marked delayed
+    /// (`MFA_DELAYED_AFTER_MINUTES`).
+    pub delayed_after: Duration,
+    /// The CLI pass's whole time budget (`MFA_PASS_BUDGET_SECONDS`); in
+    /// Lambda the invocation deadline rules instead.
+    pub pass_budget: Option<Duration>,
+}
+
+/// An optional positive whole number.
+fn positive(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    what: &str,
+) -> Result<Option<u64>, ConfigError> {
+    match get(variable) {
+        None => Ok(None),
+        Some(s) => match s.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(ConfigError::new(
+                variable,
+                format!("`{s}` is not a positive {what}"),
+            )),
+        },
+    }
 }
 
 impl Config {
@@ -343,6 +372,18 @@ impl Config {
             },
         };
 
+        let source_failure_threshold =
+            positive(&get, "MFA_SOURCE_FAILURE_THRESHOLD", "number of passes")?
+                .map_or(DEFAULT_SOURCE_FAILURE_THRESHOLD, |n| {
+                    u32::try_from(n).unwrap_or(u32::MAX)
+                });
+        let delayed_after = Duration::from_secs(
+            60 * positive(&get, "MFA_DELAYED_AFTER_MINUTES", "number of minutes")?
+                .unwrap_or(DEFAULT_DELAYED_AFTER_MINUTES),
+        );
+        let pass_budget = positive(&get, "MFA_PASS_BUDGET_SECONDS", "number of seconds")?
+            .map(Duration::from_secs);
+
         Ok(Config {
             state,
             aws_iam_accounts,
@@ -352,6 +393,9 @@ impl Config {
             slack,
             exemptions,
             target_timeout,
+            source_failure_threshold,
+            delayed_after,
+            pass_budget,
         })
     }
 

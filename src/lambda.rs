@@ -8,7 +8,7 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::config::{Config, ConfigError};
 use crate::report::Filter;
-use crate::run::RunSummary;
+use crate::run::{Deadline, RunSummary};
 
 /// What an invocation asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +84,8 @@ async fn handle(
     let app = app.as_ref().map_err(|e| HandlerError::Config(e.clone()))?;
     match mode {
         Mode::Run => {
-            // The lease lapses shortly after this invocation's deadline, so a
-            // crashed or timed-out pass never blocks the next schedule.
-            let deadline = chrono::DateTime::from_timestamp_millis(event.context.deadline as i64)
-                .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::minutes(15));
-            let summary: RunSummary = app
-                .run(false, deadline + chrono::Duration::seconds(10))
-                .await;
+            let deadline = Deadline::at_epoch_millis(event.context.deadline as i64);
+            let summary: RunSummary = app.run(false, deadline).await;
             Ok(serde_json::to_value(summary).expect("serializes"))
         }
         Mode::Report => {

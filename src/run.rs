@@ -20,7 +20,56 @@ use crate::domain::{
 };
 use crate::monitors::{Monitor, MonitorError};
 use crate::notifiers::{render, Notifier};
-use crate::state::{OutboxEntry, StateError, StateStore, TargetCommit};
+use crate::state::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
+
+/// Time a commit or a delivery needs at least; with less left the pass
+/// does not start one (it would be cut off by the Lambda mid-way).
+const FINISH_MARGIN: Duration = Duration::from_secs(3);
+/// How long past its deadline a pass's lease still keeps others out.
+const LEASE_SLACK: Duration = Duration::from_secs(10);
+
+/// When a pass must be done: the Lambda invocation's deadline, or the CLI's
+/// budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    wall: DateTime<Utc>,
+}
+
+impl Deadline {
+    pub fn after(budget: Duration) -> Self {
+        Self {
+            at: Instant::now() + budget,
+            wall: Utc::now() + chrono::Duration::from_std(budget).unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    /// A Lambda deadline, in milliseconds since the epoch.
+    pub fn at_epoch_millis(ms: i64) -> Self {
+        let wall = DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now);
+        let left = (wall - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Self {
+            at: Instant::now() + left,
+            wall,
+        }
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// When the pass lease lapses: shortly after the deadline, so a crashed
+    /// or timed-out pass never blocks the next one for long.
+    pub fn lease_until(&self) -> DateTime<Utc> {
+        self.wall + chrono::Duration::from_std(LEASE_SLACK).expect("small")
+    }
+
+    /// Time kept back from collection for committing and delivering:
+    /// a fifth of what is left, between 5 s and a minute.
+    fn reserve(&self) -> Duration {
+        (self.remaining() / 5).clamp(Duration::from_secs(5), Duration::from_secs(60))
+    }
+}
 
 pub struct Pass<'a> {
     pub monitors: &'a [Box<dyn Monitor>],
@@ -29,9 +78,11 @@ pub struct Pass<'a> {
     pub exemptions: &'a Exemptions,
     pub target_timeout: Duration,
     pub run_id: &'a str,
-    /// When this pass's lease lapses (the Lambda deadline, or the CLI's
-    /// budget): an overlapping pass may start after that.
-    pub lease_until: DateTime<Utc>,
+    pub deadline: Deadline,
+    /// Failed passes in a row before a target's `source_failed` alert.
+    pub failure_threshold: u32,
+    /// Pending alerts older than this are marked delayed.
+    pub delayed_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,13 +200,25 @@ struct Collected {
 }
 
 async fn collect_all(pass: &Pass<'_>) -> Vec<Collected> {
+    // Every target starts now, so the bound is the same for all: its own
+    // timeout, or what the deadline leaves after the commit reserve.
+    let left = pass
+        .deadline
+        .remaining()
+        .saturating_sub(pass.deadline.reserve());
+    let (bound, cut_short) = if left < pass.target_timeout {
+        (left, true)
+    } else {
+        (pass.target_timeout, false)
+    };
     let jobs = pass.monitors.iter().flat_map(|m| {
         m.targets().into_iter().map(move |label| async move {
             let key = m.provisional_key(&label);
             let started = Instant::now();
-            let result = match tokio::time::timeout(pass.target_timeout, m.collect(&label)).await {
+            let result = match tokio::time::timeout(bound, m.collect(&label)).await {
                 Ok(r) => r,
-                Err(_) => Err(MonitorError::Timeout(pass.target_timeout)),
+                Err(_) if cut_short => Err(MonitorError::Deadline(bound)),
+                Err(_) => Err(MonitorError::Timeout(bound)),
             };
             match &result {
                 Ok(s) => info!(target = %s.key, principals = s.principals.len(), elapsed_ms = started.elapsed().as_millis() as u64, "target collected"),
@@ -167,18 +230,22 @@ async fn collect_all(pass: &Pass<'_>) -> Vec<Collected> {
     join_all(jobs).await
 }
 
-fn failure(key: &TargetKey, detail: String, now: DateTime<Utc>) -> Change {
+fn target_change(key: &TargetKey, kind: ChangeKind, detail: String, now: DateTime<Utc>) -> Change {
     Change {
         target: key.clone(),
         principal: None,
-        kind: ChangeKind::SourceFailed,
-        severity: crate::domain::policy::severity(ChangeKind::SourceFailed, false),
+        kind,
+        severity: crate::domain::policy::severity(kind, false),
         previous: None,
         current: None,
         admin: false,
         detail: Some(detail),
         detected_at: now,
     }
+}
+
+fn failure(key: &TargetKey, detail: String, now: DateTime<Utc>) -> Change {
+    target_change(key, ChangeKind::SourceFailed, detail, now)
 }
 
 impl Pass<'_> {
@@ -192,7 +259,7 @@ impl Pass<'_> {
         }
         match self
             .store
-            .acquire_lease(self.run_id, self.lease_until)
+            .acquire_lease(self.run_id, self.deadline.lease_until())
             .await
         {
             Ok(true) => {}
@@ -253,6 +320,9 @@ impl Pass<'_> {
         let mut failures: Vec<Change> = Vec::new();
         let mut found: Vec<Notice> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
+        // Per target, under the key it is configured by: whether it was read
+        // completely (`None`) or why not, for its source health.
+        let mut health_events: Vec<(TargetKey, Option<String>)> = Vec::new();
 
         for collected in collect_all(self).await {
             let now = Utc::now();
@@ -261,6 +331,7 @@ impl Pass<'_> {
                 Err(e) => {
                     let text = e.to_string();
                     failures.push(failure(&collected.key, text.clone(), now));
+                    health_events.push((collected.key.clone(), Some(text.clone())));
                     targets.push(TargetOutcome {
                         target: collected.key.to_string(),
                         source: collected.key.source,
@@ -274,13 +345,21 @@ impl Pass<'_> {
                     continue;
                 }
             };
-            let outcome = self
-                .apply(&snapshot, dry_run, &channels, now, &mut found)
-                .await;
-            if let Err((result, text)) = &outcome {
-                if *result == TargetResult::Failed {
+            let outcome = if !dry_run && self.deadline.remaining() < FINISH_MARGIN {
+                let text = "the pass deadline came before this target's state could be committed; it is read again next pass".to_owned();
+                error!(target = %snapshot.key, "{text}");
+                Err((TargetResult::Failed, text))
+            } else {
+                self.apply(&snapshot, dry_run, &channels, now, &mut found)
+                    .await
+            };
+            match &outcome {
+                Err((TargetResult::Failed, text)) => {
                     failures.push(failure(&snapshot.key, text.clone(), now));
+                    health_events.push((collected.key.clone(), Some(text.clone())));
                 }
+                Err(_) => {}
+                Ok(_) => health_events.push((collected.key.clone(), None)),
             }
             let non_compliant = snapshot
                 .principals
@@ -307,6 +386,8 @@ impl Pass<'_> {
             });
         }
 
+        // Every failed read counts in the summary; the channels hear of a
+        // target only once it has failed `failure_threshold` passes in a row.
         let mut changes: BTreeMap<Source, BTreeMap<ChangeKind, usize>> = BTreeMap::new();
         for c in found
             .iter()
@@ -326,7 +407,12 @@ impl Pass<'_> {
         let lost_race = targets.iter().any(|t| t.result == TargetResult::Conflict);
         let (channel_outcomes, would_send) = if dry_run {
             let mut would = found;
-            would.extend(failures.into_iter().map(Notice::Change));
+            would.extend(
+                self.health_notices(&health_events, &channels, true)
+                    .await
+                    .into_iter()
+                    .map(Notice::Change),
+            );
             (Vec::new(), would)
         } else if lost_race {
             // The pass that won is delivering the same pending alerts right
@@ -334,7 +420,17 @@ impl Pass<'_> {
             warn!("another pass committed first; leaving delivery to it");
             (Vec::new(), Vec::new())
         } else {
-            (self.deliver(&failures, &warnings).await, Vec::new())
+            let unsaved = self.health_notices(&health_events, &channels, false).await;
+            for c in &unsaved {
+                if c.kind == ChangeKind::SourceRecovered {
+                    *changes
+                        .entry(c.target.source)
+                        .or_default()
+                        .entry(c.kind)
+                        .or_insert(0) += 1;
+                }
+            }
+            (self.deliver(&unsaved, &warnings).await, Vec::new())
         };
 
         let mut summary = RunSummary {
@@ -352,6 +448,95 @@ impl Pass<'_> {
         };
         summary.ok = !summary.failed();
         summary
+    }
+
+    /// Updates each target's source health and returns the alerts it
+    /// raises: `source_failed` once a target has failed `failure_threshold`
+    /// passes in a row, `source_recovered` when such a target reads again.
+    /// Outside a dry run they are stored pending with the health record;
+    /// what returns then is only what could not be stored, to be sent
+    /// right away rather than lost.
+    async fn health_notices(
+        &self,
+        events: &[(TargetKey, Option<String>)],
+        channels: &[&'static str],
+        dry_run: bool,
+    ) -> Vec<Change> {
+        let stored = match self.store.health().await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                error!(error = %e, "source health could not be read; failing targets are alerted on now");
+                None
+            }
+        };
+        let mut out = Vec::new();
+        for (key, error) in events {
+            let now = Utc::now();
+            let before = stored
+                .as_ref()
+                .map(|h| h.get(&key.to_string()).cloned().unwrap_or_default());
+            let (after, notice) = match (error, before) {
+                (Some(text), None) => {
+                    out.push(target_change(
+                        key,
+                        ChangeKind::SourceFailed,
+                        text.clone(),
+                        now,
+                    ));
+                    continue;
+                }
+                (Some(text), Some(mut h)) => {
+                    h.failures += 1;
+                    let since = *h.since.get_or_insert(now);
+                    h.last_error = Some(text.clone());
+                    let notice = (h.failures >= self.failure_threshold && !h.alerted).then(|| {
+                        h.alerted = true;
+                        let detail = if h.failures == 1 {
+                            text.clone()
+                        } else {
+                            format!(
+                                "{} passes in a row since {}: {text}",
+                                h.failures,
+                                since.format("%Y-%m-%d %H:%M UTC")
+                            )
+                        };
+                        target_change(key, ChangeKind::SourceFailed, detail, now)
+                    });
+                    (h, notice)
+                }
+                (None, None) => continue,
+                (None, Some(h)) if h.is_healthy() => continue,
+                (None, Some(h)) => {
+                    let notice = h.alerted.then(|| {
+                        let detail = format!(
+                            "read completely again after {} failed passes since {}",
+                            h.failures,
+                            h.since.unwrap_or(now).format("%Y-%m-%d %H:%M UTC")
+                        );
+                        target_change(key, ChangeKind::SourceRecovered, detail, now)
+                    });
+                    (Health::default(), notice)
+                }
+            };
+            if let Some(n) = &notice {
+                info!(target = %key, kind = %n.kind, failures = after.failures, "source health alert");
+            }
+            if dry_run {
+                out.extend(notice);
+                continue;
+            }
+            let outbox = notice.clone().map(|n| OutboxEntry {
+                id: format!("{}/{}#health", self.run_id, key),
+                created_at: now,
+                channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+                notices: vec![Notice::Change(n)],
+            });
+            if let Err(e) = self.store.record_health(key, &after, outbox).await {
+                error!(target = %key, error = %e, "source health could not be stored");
+                out.extend(notice);
+            }
+        }
+        out
     }
 
     /// Diffs one complete snapshot and commits it. Returns the result and
@@ -423,23 +608,33 @@ impl Pass<'_> {
         }
     }
 
-    /// Sends each channel everything pending for it, plus this pass's source
-    /// failures (which change no state and so are not kept pending).
-    async fn deliver(&self, failures: &[Change], warnings: &[String]) -> Vec<ChannelOutcome> {
+    /// Sends each channel everything pending for it, plus `unsaved`: alerts
+    /// that could not be stored pending and so go out now or never.
+    async fn deliver(&self, unsaved: &[Change], warnings: &[String]) -> Vec<ChannelOutcome> {
+        let fail_all = |text: String, notices: usize| {
+            self.notifiers
+                .iter()
+                .map(|n| ChannelOutcome {
+                    channel: n.channel().to_owned(),
+                    result: ChannelResult::Failed,
+                    notices,
+                    error: Some(text.clone()),
+                })
+                .collect::<Vec<_>>()
+        };
+        if self.deadline.remaining() < FINISH_MARGIN {
+            error!("the pass deadline came before delivery; pending alerts go out next pass");
+            return fail_all(
+                "not attempted: the pass deadline came first; alerts stay pending for the next pass"
+                    .into(),
+                unsaved.len(),
+            );
+        }
         let pending = match self.store.pending().await {
             Ok(p) => p,
             Err(e) => {
                 error!(error = %e, "pending alerts could not be read");
-                return self
-                    .notifiers
-                    .iter()
-                    .map(|n| ChannelOutcome {
-                        channel: n.channel().to_owned(),
-                        result: ChannelResult::Failed,
-                        notices: 0,
-                        error: Some(e.to_string()),
-                    })
-                    .collect();
+                return fail_all(e.to_string(), 0);
             }
         };
         let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
@@ -452,6 +647,8 @@ impl Pass<'_> {
                 warn!(entry = %entry.id, channel = %ch, "alerts pending for a channel that is no longer configured");
             }
         }
+        let delayed_before = Utc::now()
+            - chrono::Duration::from_std(self.delayed_after).unwrap_or(chrono::Duration::MAX);
         let mut outcomes = Vec::new();
         for notifier in self.notifiers {
             let channel = notifier.channel();
@@ -463,8 +660,8 @@ impl Pass<'_> {
                 .iter()
                 .flat_map(|e| e.notices.iter().cloned())
                 .collect();
-            notices.extend(failures.iter().cloned().map(Notice::Change));
-            let Some(message) = render::digest(&notices, warnings) else {
+            notices.extend(unsaved.iter().cloned().map(Notice::Change));
+            let Some(mut message) = render::digest(&notices, warnings) else {
                 outcomes.push(ChannelOutcome {
                     channel: channel.to_owned(),
                     result: ChannelResult::NothingToSend,
@@ -473,6 +670,7 @@ impl Pass<'_> {
                 });
                 continue;
             };
+            message.mark_delayed(delayed_before);
             match notifier.send(&message).await {
                 Ok(()) => {
                     info!(channel, notices = notices.len(), "alert sent");

@@ -506,7 +506,7 @@ async fn end_to_end_a_member_losing_2fa_is_one_alert_and_removals_renames_and_th
     assert!(alert.contains("GitHub — critical (1)"), "{alert}");
 
     // A malformed page: source_failed, exit 1, state byte-for-byte unchanged.
-    let before = std::fs::read(&state).unwrap();
+    let before = common::targets_in(&state);
     server.reset().await;
     authed(Mock::given(method("GET")).and(path("/orgs/acme/members")))
         .and(query_param("filter", "2fa_disabled"))
@@ -518,7 +518,7 @@ async fn end_to_end_a_member_losing_2fa_is_one_alert_and_removals_renames_and_th
     let (code, v, _) = run(&server, &state).await;
     assert_eq!(code, 1);
     assert_eq!(v["changes"], json!({"github": {"source_failed": 1}}), "{v}");
-    assert_eq!(std::fs::read(&state).unwrap(), before);
+    assert_eq!(common::targets_in(&state), before);
 }
 
 #[tokio::test]

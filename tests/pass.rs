@@ -107,7 +107,7 @@ async fn an_unreachable_iam_endpoint_is_source_failed_with_exit_1_and_state_unto
         ],
     );
     assert_eq!(run_binary(&["run"], &good).await.code, 0);
-    let before = std::fs::read(&state).unwrap();
+    let before = common::targets_in(&state);
 
     let mut bad = good.clone();
     for (k, v) in bad.iter_mut() {
@@ -116,6 +116,7 @@ async fn an_unreachable_iam_endpoint_is_source_failed_with_exit_1_and_state_unto
         }
     }
     bad.push(("MFA_TARGET_TIMEOUT_SECONDS".into(), "20".into()));
+    bad.push(("MFA_SOURCE_FAILURE_THRESHOLD".into(), "1".into()));
     let ran = run_binary(&["run", "--json"], &bad).await;
     assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
     let v: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
@@ -128,7 +129,7 @@ async fn an_unreachable_iam_endpoint_is_source_failed_with_exit_1_and_state_unto
         ran.stderr
     );
     assert_eq!(
-        std::fs::read(&state).unwrap(),
+        common::targets_in(&state),
         before,
         "a failure must not read as everyone left"
     );

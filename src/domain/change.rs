@@ -21,10 +21,12 @@ pub enum ChangeKind {
     BypassActive,
     StatusUnknown,
     SourceFailed,
+    /// A target that had failed long enough to alert reads again.
+    SourceRecovered,
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 11] = [
+    pub const ALL: [ChangeKind; 12] = [
         ChangeKind::MfaDisabled,
         ChangeKind::MfaEnabled,
         ChangeKind::MfaWeakened,
@@ -36,6 +38,7 @@ impl ChangeKind {
         ChangeKind::BypassActive,
         ChangeKind::StatusUnknown,
         ChangeKind::SourceFailed,
+        ChangeKind::SourceRecovered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl ChangeKind {
             ChangeKind::BypassActive => "bypass_active",
             ChangeKind::StatusUnknown => "status_unknown",
             ChangeKind::SourceFailed => "source_failed",
+            ChangeKind::SourceRecovered => "source_recovered",
         }
     }
 
@@ -68,6 +72,7 @@ impl ChangeKind {
             ChangeKind::BypassActive => "MFA bypass active",
             ChangeKind::StatusUnknown => "MFA status can no longer be read",
             ChangeKind::SourceFailed => "source could not be read",
+            ChangeKind::SourceRecovered => "source readable again",
         }
     }
 }

@@ -81,7 +81,7 @@ pub fn severity(kind: ChangeKind, admin: bool) -> Severity {
         }
         RequirementDisabled => Severity::Critical,
         StatusUnknown | SourceFailed => Severity::High,
-        MfaEnabled | NewWithMfa | Removed | RequirementEnabled => Severity::Info,
+        MfaEnabled | NewWithMfa | Removed | RequirementEnabled | SourceRecovered => Severity::Info,
     }
 }
 

@@ -33,6 +33,9 @@ pub enum MonitorError {
     Malformed(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// Cut short so the pass could still commit before its deadline.
+    #[error("not finished in the {0:?} left before the pass deadline")]
+    Deadline(Duration),
 }
 
 /// One line of `mfa-monitor check` for a target or channel.

@@ -23,6 +23,9 @@ pub struct Item {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ChangeKind>,
     pub since: DateTime<Utc>,
+    /// Found by an earlier pass and not delivered then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub delayed: bool,
 }
 
 /// The items of one source at one severity, or one baseline summary.
@@ -64,6 +67,33 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+impl Digest {
+    /// Marks what was detected before `cutoff` as delayed: alerts a channel
+    /// could not take when they were found, delivered late but never
+    /// dropped. Says so at the top of the message too.
+    pub fn mark_delayed(&mut self, cutoff: DateTime<Utc>) {
+        let mut delayed = 0;
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for item in self.groups.iter_mut().flat_map(|g| g.items.iter_mut()) {
+            if item.since < cutoff {
+                item.delayed = true;
+                delayed += 1;
+                oldest = Some(oldest.map_or(item.since, |o| o.min(item.since)));
+            }
+        }
+        if let Some(oldest) = oldest {
+            self.warnings.insert(
+                0,
+                format!(
+                    "{} delayed: detected as early as {} but not delivered then (a channel or the pass failed); each is marked",
+                    plural(delayed, "alert is", "alerts are"),
+                    oldest.format("%Y-%m-%d %H:%M UTC")
+                ),
+            );
+        }
+    }
+}
+
 pub fn remediation(source: Source) -> &'static str {
     match source {
         Source::Aws => "Assign an MFA device: IAM console › Users › Security credentials, or `aws iam enable-mfa-device`.",
@@ -99,6 +129,9 @@ fn title_phrase(kind: ChangeKind, n: usize) -> String {
             format!("{} no longer readable", plural(n, "status", "statuses"))
         }
         ChangeKind::SourceFailed => format!("{} could not be read", plural(n, "source", "sources")),
+        ChangeKind::SourceRecovered => {
+            format!("{} readable again", plural(n, "source", "sources"))
+        }
     }
 }
 
@@ -138,6 +171,7 @@ fn baseline_group(b: &BaselineSummary) -> Group {
                 admin: e.admin,
                 kind: None,
                 since: b.detected_at,
+                delayed: false,
             })
             .collect(),
         omitted: b.omitted,
@@ -195,6 +229,7 @@ pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
                     admin: c.admin,
                     kind: Some(c.kind),
                     since: c.detected_at,
+                    delayed: false,
                 })
                 .collect();
             if !items.is_empty() {
@@ -240,6 +275,13 @@ fn item_line(i: &Item) -> String {
     }
     if let Some(k) = i.kind {
         let _ = write!(line, " [{k}]");
+    }
+    if i.delayed {
+        let _ = write!(
+            line,
+            " (delayed: detected {})",
+            i.since.format("%Y-%m-%d %H:%M UTC")
+        );
     }
     line
 }
@@ -293,7 +335,7 @@ pub fn email(d: &Digest) -> Message {
             let _ = writeln!(text, "  - {}", item_line(i));
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
                 escape_html(&i.subject),
                 escape_html(&i.summary),
                 i.kind
@@ -302,6 +344,7 @@ pub fn email(d: &Digest) -> Message {
                 if i.admin { "yes" } else { "" },
                 escape_html(i.detail.as_deref().unwrap_or("")),
                 i.since.format("%Y-%m-%d %H:%M UTC"),
+                if i.delayed { " <b>(delayed)</b>" } else { "" },
             );
         }
         html.push_str("</table>");

@@ -45,6 +45,12 @@ fn line(i: &Item) -> String {
         l.push_str(": ");
         l.push_str(&escape_mrkdwn(d));
     }
+    if i.delayed {
+        l.push_str(&format!(
+            " _(delayed: detected {})_",
+            i.since.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
     truncate(&l, MAX_TEXT / 2)
 }
 

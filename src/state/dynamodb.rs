@@ -9,6 +9,8 @@
 //! | principal | `SOURCE:TARGET` | the principal's name         | `status` (S, contract name), `attributes` (S, JSON), `first_seen`, `status_since` (S, RFC 3339) |
 //! | meta      | `SOURCE:TARGET` | `#meta`                      | `version` (N), `settings` (S, JSON), `updated_at` (S, RFC 3339) |
 //! | outbox    | `#outbox`       | `CREATED_AT#ENTRY_ID#CHUNK`  | `entry` (S), `created_at` (S), `chunk`, `chunks` (N), `channels` (SS, still pending), `notices` (S, one piece of the JSON array) |
+//! | health    | `#health`       | `SOURCE:TARGET`              | `health` (S, JSON: failures in a row, since, last error, alerted); only while failing |
+//! | lease     | `#lease`        | `#lease`                     | `holder`, `until` (S), `expires_at` (N, the table's TTL attribute) |
 //!
 //! Sort keys starting with `#` are reserved for the store: a principal whose
 //! name itself starts with `#` is stored under `#` + its name (`##x` is `#x`).
@@ -35,7 +37,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{StreamExt, TryStreamExt};
 use tracing::warn;
 
-use super::{OutboxEntry, StateError, StateStore, TargetCommit};
+use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::{Attributes, MfaStatus, Notice, PrincipalRecord, TargetKey, TargetSettings};
 
@@ -47,6 +49,8 @@ pub const SORT_KEY: &str = "principal";
 pub const META: &str = "#meta";
 /// Partition of the outbox.
 pub const OUTBOX: &str = "#outbox";
+/// Partition of the source health items.
+pub const HEALTH: &str = "#health";
 /// Partition and sort key of the pass lease item.
 pub const LEASE: &str = "#lease";
 /// Epoch seconds; the table's TTL attribute, so expired leases go away.
@@ -653,10 +657,11 @@ impl StateStore for DynamoDbStore {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .filter_expression("#pk <> :outbox AND #pk <> :lease")
+                .filter_expression("#pk <> :outbox AND #pk <> :lease AND #pk <> :health")
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_values(":outbox", s(OUTBOX))
                 .expression_attribute_values(":lease", s(LEASE))
+                .expression_attribute_values(":health", s(HEALTH))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -853,6 +858,76 @@ impl StateStore for DynamoDbStore {
             }
             Err(e) => Err(self.backend("dynamodb:DeleteItem", e)),
         }
+    }
+
+    async fn health(&self) -> Result<BTreeMap<String, Health>, StateError> {
+        let mut all = BTreeMap::new();
+        for item in self.query_partition(HEALTH, false).await? {
+            let target = str_attr(&item, SORT_KEY)
+                .map_err(|r| self.malformed(HEALTH, None, r))?
+                .to_owned();
+            let bad = |r: String| self.malformed(HEALTH, Some(&target), r);
+            let json = str_attr(&item, "health").map_err(bad)?;
+            let health: Health = serde_json::from_str(json)
+                .map_err(|e| bad(format!("attribute `health` is not a health record: {e}")))?;
+            all.insert(target, health);
+        }
+        Ok(all)
+    }
+
+    async fn record_health(
+        &self,
+        key: &TargetKey,
+        health: &Health,
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError> {
+        let item_key = self.key(HEALTH, &key.to_string());
+        let mut actions = Vec::new();
+        if health.is_healthy() {
+            let del = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(item_key))
+                .build();
+            actions.push(TransactWriteItem::builder().delete(built(del)).build());
+        } else {
+            let mut item = item_key;
+            item.insert(
+                "health".into(),
+                s(&serde_json::to_string(health).expect("health serializes")),
+            );
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build();
+            actions.push(TransactWriteItem::builder().put(built(put)).build());
+        }
+        // A health alert is one short notice: one chunk, far inside one
+        // transaction.
+        for item in outbox
+            .iter()
+            .filter(|e| !e.channels.is_empty())
+            .flat_map(|e| self.outbox_items(e))
+        {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build();
+            actions.push(TransactWriteItem::builder().put(built(put)).build());
+        }
+        if actions.len() > TX_MAX_ACTIONS {
+            return Err(self.malformed(
+                HEALTH,
+                Some(&key.to_string()),
+                "a health alert too large for one transaction",
+            ));
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+            .map_err(|e| self.backend("dynamodb:TransactWriteItems", e))?;
+        Ok(())
     }
 
     async fn check(&self) -> Result<String, StateError> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
 
-use super::{Lease, OutboxEntry, StateError, StateStore, TargetCommit};
+use super::{Health, Lease, OutboxEntry, StateError, StateStore, TargetCommit};
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::TargetKey;
 
@@ -27,6 +27,9 @@ struct Document {
     outbox: Vec<OutboxEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lease: Option<Lease>,
+    /// Source health of failing targets, keyed by `SOURCE:TARGET`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    health: BTreeMap<String, Health>,
 }
 
 pub struct FileStore {
@@ -220,6 +223,29 @@ impl StateStore for FileStore {
             } else {
                 Ok(((), false))
             }
+        })
+    }
+
+    async fn health(&self) -> Result<BTreeMap<String, Health>, StateError> {
+        Ok(self.read()?.health)
+    }
+
+    async fn record_health(
+        &self,
+        key: &TargetKey,
+        health: &Health,
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError> {
+        self.update(|doc| {
+            if health.is_healthy() {
+                doc.health.remove(&key.to_string());
+            } else {
+                doc.health.insert(key.to_string(), health.clone());
+            }
+            if let Some(entry) = outbox.filter(|e| !e.channels.is_empty()) {
+                doc.outbox.push(entry);
+            }
+            Ok(((), true))
         })
     }
 

@@ -4,7 +4,7 @@
 pub mod dynamodb;
 pub mod file;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -90,6 +90,20 @@ pub trait StateStore: Send + Sync {
     /// Gives the lease back early; a lease already taken over is left alone.
     async fn release_lease(&self, holder: &str) -> Result<(), StateError>;
 
+    /// Every target's source health, keyed by `SOURCE:TARGET`; healthy
+    /// targets have no record.
+    async fn health(&self) -> Result<BTreeMap<String, Health>, StateError>;
+
+    /// Stores a target's source health (a healthy one is removed) together
+    /// with the alert it raises, if any, pending for its channels. Kept
+    /// apart from the target's state, which a failing pass never touches.
+    async fn record_health(
+        &self,
+        key: &TargetKey,
+        health: &Health,
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError>;
+
     /// Reachability, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, StateError>;
 }
@@ -99,4 +113,28 @@ pub trait StateStore: Send + Sync {
 pub struct Lease {
     pub holder: String,
     pub until: DateTime<Utc>,
+}
+
+/// How a target's recent passes went: consecutive failures since the last
+/// complete read, and whether the channels were told.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Passes in a row that could not read the target.
+    pub failures: u32,
+    /// When the first of those failures happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// The latest failure's cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// A `source_failed` alert went to the channels for this run of
+    /// failures; a recovery message follows when the target reads again.
+    #[serde(default)]
+    pub alerted: bool,
+}
+
+impl Health {
+    pub fn is_healthy(&self) -> bool {
+        self.failures == 0 && !self.alerted
+    }
 }

@@ -316,3 +316,11 @@ impl Scenario {
         self.env("MFA_STATE_TABLE", table).await
     }
 }
+
+/// The stored state of the targets in a state file, without the outbox,
+/// lease and source health beside it: what "state untouched" is about.
+pub fn targets_in(state_file: &std::path::Path) -> serde_json::Value {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_file).expect("state file")).expect("json");
+    doc["targets"].clone()
+}
