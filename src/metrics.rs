@@ -1,6 +1,7 @@
 //! The end-of-pass records operators read: the `run summary` log line and
 //! CloudWatch Embedded Metric Format records (namespace `MfaMonitor`,
-//! dimension `Source`), one per source that has targets.
+//! dimension `Source`, and the same metrics without a dimension summed
+//! over sources), one per source that has targets.
 
 use std::collections::BTreeMap;
 
@@ -44,7 +45,9 @@ pub fn emf_records(summary: &RunSummary) -> Vec<Value> {
                     "Timestamp": ts,
                     "CloudWatchMetrics": [{
                         "Namespace": NAMESPACE,
-                        "Dimensions": [["Source"]],
+                        // The empty set also publishes each metric without
+                        // a dimension, so one alarm covers every source.
+                        "Dimensions": [["Source"], []],
                         "Metrics": [
                             {"Name": "Principals", "Unit": "Count"},
                             {"Name": "NonCompliant", "Unit": "Count"},

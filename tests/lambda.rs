@@ -140,6 +140,11 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
         emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "MfaMonitor"
     );
+    assert_eq!(
+        emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Source"], []]),
+        "per source, and summed over sources for one alarm"
+    );
     assert_eq!(emf["Source"], "aws");
     assert_eq!(emf["Principals"], 2, "heidi and <root>");
 }
