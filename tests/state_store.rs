@@ -19,7 +19,7 @@ use mfa_monitor::domain::{
 };
 use mfa_monitor::state::dynamodb::{create_table, DynamoDbStore};
 use mfa_monitor::state::file::FileStore;
-use mfa_monitor::state::{OutboxEntry, StateError, StateStore, TargetCommit};
+use mfa_monitor::state::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
 
 // ---------------------------------------------------------------- harness
 
@@ -229,6 +229,7 @@ on_both_stores!(
     check_names_the_store,
     only_one_pass_holds_the_lease_until_it_is_released_or_expires,
     the_lease_does_not_hide_targets_from_status,
+    source_health_is_stored_apart_from_the_target_and_its_alert_is_pending,
 );
 
 // ---------------------------------------------------------------- data
@@ -810,6 +811,63 @@ async fn the_lease_does_not_hide_targets_from_status(h: &dyn Harness) {
         .unwrap()
         .iter()
         .all(|e| !e.id.contains("lease")));
+}
+
+async fn source_health_is_stored_apart_from_the_target_and_its_alert_is_pending(h: &dyn Harness) {
+    let store = h.store();
+    let key = target();
+    store.commit(first_commit(&key, three(t0()))).await.unwrap();
+    let stored = store.load(&key).await.unwrap();
+    assert!(store.health().await.unwrap().is_empty());
+
+    let failing = Health {
+        failures: 3,
+        since: Some(t0()),
+        last_error: Some("iam:ListUsers failed: boom".into()),
+        alerted: true,
+    };
+    let alert = entry(
+        "run-9/aws#health",
+        &["email", "slack"],
+        vec![change(&key, 0, t0())],
+        t0(),
+    );
+    store
+        .record_health(&key, &failing, Some(alert.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.health().await.unwrap(),
+        BTreeMap::from([(key.to_string(), failing.clone())])
+    );
+    assert_eq!(store.pending().await.unwrap(), vec![alert]);
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        stored,
+        "health never touches the target's state"
+    );
+    assert_eq!(
+        store.targets().await.unwrap().len(),
+        1,
+        "health is not a target"
+    );
+
+    // Recovered: the record goes; an alert without channels is not kept.
+    store
+        .record_health(
+            &key,
+            &Health::default(),
+            Some(entry(
+                "run-10/aws#health",
+                &[],
+                vec![change(&key, 1, t0())],
+                t0(),
+            )),
+        )
+        .await
+        .unwrap();
+    assert!(store.health().await.unwrap().is_empty());
+    assert_eq!(store.pending().await.unwrap().len(), 1);
 }
 
 fn population(n: usize, at: DateTime<Utc>, padding: usize) -> Vec<PrincipalRecord> {

@@ -445,4 +445,37 @@ mod tests {
         assert!(!m.html.contains("<img"), "{}", m.html);
         assert!(m.html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     }
+
+    #[test]
+    fn alerts_detected_before_the_cutoff_are_marked_delayed_and_counted_at_the_top() {
+        let old = change("bob", ChangeKind::MfaDisabled, Severity::High);
+        let mut new = change("carol", ChangeKind::MfaDisabled, Severity::High);
+        if let Notice::Change(c) = &mut new {
+            c.detected_at += chrono::Duration::hours(2);
+        }
+        let mut d = digest(&[old, new], &[]).unwrap();
+        d.mark_delayed(DateTime::from_timestamp(1_790_000_000 + 3600, 0).unwrap());
+        let m = email(&d);
+        assert!(
+            m.text.starts_with(
+                "Attention:\n  ! 1 alert is delayed: detected as early as 2026-09-21 "
+            ),
+            "{}",
+            m.text
+        );
+        assert!(
+            m.text.contains(
+                "bob — lost MFA (enabled → disabled) [mfa_disabled] (delayed: detected 2026-09-21 "
+            ),
+            "{}",
+            m.text
+        );
+        assert!(
+            !m.text
+                .contains("carol — lost MFA (enabled → disabled) [mfa_disabled] (delayed"),
+            "{}",
+            m.text
+        );
+        assert_eq!(m.html.matches("(delayed)").count(), 1, "{}", m.html);
+    }
 }
