@@ -7,6 +7,9 @@
 //! its own unique names, so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod github_fake;
+pub mod snowflake_fake;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -323,4 +326,41 @@ pub fn targets_in(state_file: &std::path::Path) -> serde_json::Value {
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_file).expect("state file")).expect("json");
     doc["targets"].clone()
+}
+
+/// `tests/tools/fault_proxy.py` in front of `upstream` (moto), injecting
+/// the faults `rules` describe; stopped when dropped.
+pub struct FaultProxy {
+    pub url: String,
+    _child: tokio::process::Child,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str, rules: serde_json::Value) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/tools/fault_proxy.py"
+            ))
+            .arg(upstream)
+            .arg(rules.to_string())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("the fault proxy starts within 10 s")
+            .unwrap()
+            .expect("the fault proxy prints its port");
+        let port = first.strip_prefix("listening ").expect("listening PORT");
+        // Keep reading so the proxy never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            _child: child,
+        }
+    }
 }
