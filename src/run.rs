@@ -407,12 +407,8 @@ impl Pass<'_> {
         let lost_race = targets.iter().any(|t| t.result == TargetResult::Conflict);
         let (channel_outcomes, would_send) = if dry_run {
             let mut would = found;
-            would.extend(
-                self.health_notices(&health_events, &channels, true)
-                    .await
-                    .into_iter()
-                    .map(Notice::Change),
-            );
+            let (raised, _) = self.health_notices(&health_events, &channels, true).await;
+            would.extend(raised.into_iter().map(Notice::Change));
             (Vec::new(), would)
         } else if lost_race {
             // The pass that won is delivering the same pending alerts right
@@ -420,8 +416,8 @@ impl Pass<'_> {
             warn!("another pass committed first; leaving delivery to it");
             (Vec::new(), Vec::new())
         } else {
-            let unsaved = self.health_notices(&health_events, &channels, false).await;
-            for c in &unsaved {
+            let (raised, unsaved) = self.health_notices(&health_events, &channels, false).await;
+            for c in &raised {
                 if c.kind == ChangeKind::SourceRecovered {
                     *changes
                         .entry(c.target.source)
@@ -454,14 +450,14 @@ impl Pass<'_> {
     /// raises: `source_failed` once a target has failed `failure_threshold`
     /// passes in a row, `source_recovered` when such a target reads again.
     /// Outside a dry run they are stored pending with the health record;
-    /// what returns then is only what could not be stored, to be sent
+    /// the second list holds those that could not be stored, to be sent
     /// right away rather than lost.
     async fn health_notices(
         &self,
         events: &[(TargetKey, Option<String>)],
         channels: &[&'static str],
         dry_run: bool,
-    ) -> Vec<Change> {
+    ) -> (Vec<Change>, Vec<Change>) {
         let stored = match self.store.health().await {
             Ok(h) => Some(h),
             Err(e) => {
@@ -469,7 +465,8 @@ impl Pass<'_> {
                 None
             }
         };
-        let mut out = Vec::new();
+        let mut raised = Vec::new();
+        let mut unsaved = Vec::new();
         for (key, error) in events {
             let now = Utc::now();
             let before = stored
@@ -477,12 +474,9 @@ impl Pass<'_> {
                 .map(|h| h.get(&key.to_string()).cloned().unwrap_or_default());
             let (after, notice) = match (error, before) {
                 (Some(text), None) => {
-                    out.push(target_change(
-                        key,
-                        ChangeKind::SourceFailed,
-                        text.clone(),
-                        now,
-                    ));
+                    let change = target_change(key, ChangeKind::SourceFailed, text.clone(), now);
+                    raised.push(change.clone());
+                    unsaved.push(change);
                     continue;
                 }
                 (Some(text), Some(mut h)) => {
@@ -521,8 +515,8 @@ impl Pass<'_> {
             if let Some(n) = &notice {
                 info!(target = %key, kind = %n.kind, failures = after.failures, "source health alert");
             }
+            raised.extend(notice.clone());
             if dry_run {
-                out.extend(notice);
                 continue;
             }
             let outbox = notice.clone().map(|n| OutboxEntry {
@@ -533,10 +527,10 @@ impl Pass<'_> {
             });
             if let Err(e) = self.store.record_health(key, &after, outbox).await {
                 error!(target = %key, error = %e, "source health could not be stored");
-                out.extend(notice);
+                unsaved.extend(notice);
             }
         }
-        out
+        (raised, unsaved)
     }
 
     /// Diffs one complete snapshot and commits it. Returns the result and

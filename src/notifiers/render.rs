@@ -94,6 +94,14 @@ impl Digest {
     }
 }
 
+/// What to do when all a message says of a source is that it could not be
+/// read, or reads again.
+pub const HEALTH_REMEDIATION: &str = "Run `mfa-monitor check` (or read the run summary in the logs): it names what is wrong — credentials, permissions or reachability.";
+
+fn is_health(kind: ChangeKind) -> bool {
+    matches!(kind, ChangeKind::SourceFailed | ChangeKind::SourceRecovered)
+}
+
 pub fn remediation(source: Source) -> &'static str {
     match source {
         Source::Aws => "Assign an MFA device: IAM console › Users › Security credentials, or `aws iam enable-mfa-device`.",
@@ -218,6 +226,16 @@ pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
     }
     let mut groups = Vec::new();
     for source in Source::ALL {
+        let health_only = baselines.iter().all(|b| b.target.source != source)
+            && changes
+                .iter()
+                .filter(|c| c.target.source == source)
+                .all(|c| is_health(c.kind));
+        let advice = if health_only {
+            HEALTH_REMEDIATION
+        } else {
+            remediation(source)
+        };
         for sev in [Severity::Critical, Severity::High, Severity::Info] {
             let items: Vec<Item> = changes
                 .iter()
@@ -239,7 +257,7 @@ pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
                     heading: format!("{} — {} ({})", source.display_name(), sev, items.len()),
                     items,
                     omitted: 0,
-                    remediation: remediation(source),
+                    remediation: advice,
                 });
             }
         }
@@ -311,20 +329,18 @@ pub fn email(d: &Digest) -> Message {
         html.push_str("</ul>");
     }
     let mut last_source = None;
+    let mut advice = "";
     for g in &d.groups {
         if last_source != Some(g.source) {
-            if let Some(prev) = last_source {
-                let _ = writeln!(text, "What to do: {}\n", remediation(prev));
-                let _ = write!(
-                    html,
-                    "<p><i>What to do: {}</i></p>",
-                    escape_html(remediation(prev))
-                );
+            if last_source.is_some() {
+                let _ = writeln!(text, "What to do: {advice}\n");
+                let _ = write!(html, "<p><i>What to do: {}</i></p>", escape_html(advice));
             }
             let _ = writeln!(text, "== {} ==", g.source.display_name());
             let _ = write!(html, "<h3>{}</h3>", escape_html(g.source.display_name()));
             last_source = Some(g.source);
         }
+        advice = g.remediation;
         let _ = writeln!(text, "{}:", g.heading);
         let _ = write!(
             html,
@@ -357,13 +373,9 @@ pub fn email(d: &Digest) -> Message {
             let _ = write!(html, "<p>{}</p>", escape_html(&more));
         }
     }
-    if let Some(prev) = last_source {
-        let _ = writeln!(text, "What to do: {}", remediation(prev));
-        let _ = write!(
-            html,
-            "<p><i>What to do: {}</i></p>",
-            escape_html(remediation(prev))
-        );
+    if last_source.is_some() {
+        let _ = writeln!(text, "What to do: {advice}");
+        let _ = write!(html, "<p><i>What to do: {}</i></p>", escape_html(advice));
     }
     html.push_str("</body></html>");
     Message {

@@ -163,7 +163,8 @@ pub struct Ran {
 
 /// Runs the built `mfa-monitor` binary with exactly `env` (plus PATH/HOME),
 /// so no variable of the developer's shell leaks into a test.
-pub async fn run_binary(args: &[&str], env: &[(String, String)]) -> Ran {
+/// The binary with exactly `env` (plus PATH and HOME).
+pub fn binary(args: &[&str], env: &[(String, String)]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mfa-monitor"));
     cmd.args(args).env_clear();
     for k in ["PATH", "HOME"] {
@@ -172,6 +173,11 @@ pub async fn run_binary(args: &[&str], env: &[(String, String)]) -> Ran {
         }
     }
     cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd
+}
+
+pub async fn run_binary(args: &[&str], env: &[(String, String)]) -> Ran {
+    let mut cmd = binary(args, env);
     let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
         .await
         .expect("mfa-monitor finished within 120 s")
@@ -332,6 +338,8 @@ pub fn targets_in(state_file: &std::path::Path) -> serde_json::Value {
 /// the faults `rules` describe; stopped when dropped.
 pub struct FaultProxy {
     pub url: String,
+    /// What the proxy has printed since it started: one line per fault.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _child: tokio::process::Child,
 }
 
@@ -356,11 +364,38 @@ impl FaultProxy {
             .unwrap()
             .expect("the fault proxy prints its port");
         let port = first.strip_prefix("listening ").expect("listening PORT");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
         // Keep reading so the proxy never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
         Self {
             url: format!("http://127.0.0.1:{port}"),
+            log,
             _child: child,
         }
+    }
+
+    /// Waits until the proxy printed a line starting with `prefix`.
+    pub async fn wait_for(&self, prefix: &str) {
+        for _ in 0..600 {
+            if self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with(prefix))
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the proxy never printed `{prefix}`: {:?}",
+            self.log.lock().unwrap()
+        );
     }
 }

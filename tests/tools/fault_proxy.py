@@ -19,6 +19,7 @@ has `times` left applies:
      # then one of:
      "status": 500, "body": "...", "headers": {...},  # answer instead
      "delay": 10,                            # wait, then forward
+     "delay_after": 10,                      # forward, then wait to answer
      "rewrite": [["from", "to"], ...],       # forward, edit the answer
      "unprocessed": true}                    # BatchWriteItem: write nothing,
                                              # return every item unprocessed
@@ -103,6 +104,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, out, {"Content-Type": "application/x-amz-json-1.0"})
             return
         status, data, headers = self.forward(body)
+        if "delay_after" in rule:
+            print(f"forwarded {what}", flush=True)
+            time.sleep(rule["delay_after"])
         for old, new in rule.get("rewrite", []):
             data = data.replace(old.encode(), new.encode())
         self.reply(status, data, headers)
