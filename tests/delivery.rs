@@ -389,3 +389,76 @@ async fn killed_while_collecting_nothing_is_committed_or_sent_and_the_next_pass_
     assert_eq!(v["targets"][0]["result"], "baseline", "{v}");
     assert_eq!(common::sent_emails_to(&world.to).await.len(), 1);
 }
+
+fn aws_throttling(namespace: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"{namespace}\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>f00d</RequestId></ErrorResponse>"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_of_sts_secrets_manager_and_ses_is_retried_and_the_alert_goes_out_once() {
+    let world = Scenario::new().await;
+    common::seed_user(&world.iam, "quinn", false).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&world.cfg);
+    let slack = slack_ok().await;
+    let secret = common::unique("webhook");
+    sm.create_secret()
+        .name(&secret)
+        .secret_string(format!("{}/services/T0/B0/x", slack.uri()))
+        .send()
+        .await
+        .unwrap();
+    let xml = json!({"Content-Type": "text/xml"});
+    let main = FaultProxy::start(
+        &common::moto_url(),
+        json!([
+            {"action": "GetCallerIdentity", "times": 2, "status": 400, "headers": xml,
+             "body": aws_throttling("https://sts.amazonaws.com/doc/2011-06-15/")},
+            {"target": "secretsmanager.GetSecretValue", "times": 2, "status": 400,
+             "headers": {"Content-Type": "application/x-amz-json-1.1"},
+             "body": json!({"__type": "ThrottlingException", "message": "Rate exceeded"}).to_string()},
+        ]),
+    )
+    .await;
+    let ses = FaultProxy::start(
+        &common::ses_url(),
+        json!([{"action": "SendEmail", "times": 2, "status": 400, "headers": xml,
+                "body": ses_error("Throttling", "Maximum sending rate exceeded.")}]),
+    )
+    .await;
+    let env = with(
+        &world.file_env().await,
+        &[
+            ("AWS_ENDPOINT_URL", main.url.as_str()),
+            ("AWS_ENDPOINT_URL_SES", ses.url.as_str()),
+            ("SLACK_WEBHOOK_URL_SECRET_ID", secret.as_str()),
+        ],
+    );
+    let (code, v) = pass(&env).await;
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["targets"][0]["result"], "baseline", "{v}");
+    assert_eq!(
+        channel_results(&v),
+        [
+            ("email".to_owned(), "sent".to_owned()),
+            ("slack".to_owned(), "sent".to_owned())
+        ]
+    );
+    assert_eq!(common::sent_emails_to(&world.to).await.len(), 1);
+    assert_eq!(posts(&slack).await.len(), 1);
+    for (proxy, op) in [
+        (&main, "GetCallerIdentity"),
+        (&main, "secretsmanager"),
+        (&ses, "SendEmail"),
+    ] {
+        let faults = proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(op))
+            .count();
+        assert_eq!(faults, 2, "{op} throttled twice, then retried");
+    }
+}

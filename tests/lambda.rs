@@ -12,8 +12,13 @@ const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
 /// Serves one invocation with `event`, then holds further polls open.
 async fn runtime_api(event: &Value, request_id: &str) -> MockServer {
+    runtime_api_with_deadline(event, request_id, Duration::from_secs(120)).await
+}
+
+/// A Runtime API whose one invocation must end within `left`.
+async fn runtime_api_with_deadline(event: &Value, request_id: &str, left: Duration) -> MockServer {
     let server = MockServer::start().await;
-    let deadline = chrono::Utc::now().timestamp_millis() + 120_000;
+    let deadline = chrono::Utc::now().timestamp_millis() + left.as_millis() as i64;
     Mock::given(method("GET"))
         .and(path(NEXT))
         .respond_with(
@@ -201,4 +206,58 @@ async fn a_report_event_mails_the_status_report_and_returns_its_counts() {
         .as_str()
         .unwrap()
         .contains(&format!("aws:{account}/ivy")));
+}
+
+#[tokio::test]
+async fn near_its_deadline_a_pass_fails_the_slow_target_and_still_commits_the_rest() {
+    let world = common::Scenario::new().await;
+    common::seed_user(&world.iam, "ivan", false).await;
+    let github = MockServer::start().await;
+    common::github_fake::serve(&github, "acme", &common::github_fake::standard_org()).await;
+    let proxy = common::FaultProxy::start(
+        &common::moto_url(),
+        serde_json::json!([{"action": "ListUsers", "delay": 120}]),
+    )
+    .await;
+    let mut env = world.table_env().await;
+    env.extend(
+        [
+            ("AWS_ENDPOINT_URL_IAM", proxy.url.clone()),
+            ("GITHUB_ORGS", "acme".into()),
+            ("GITHUB_TOKEN", common::github_fake::TOKEN.into()),
+            ("GITHUB_API_URL", github.uri()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let server =
+        runtime_api_with_deadline(&serde_json::json!({}), "req-9", Duration::from_secs(15)).await;
+    let started = std::time::Instant::now();
+
+    let (posted, summary, printed) = invoke(&server, "req-9", env).await;
+
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "answered after {took:?}: {printed}"
+    );
+    assert_eq!(
+        posted, "/2018-06-01/runtime/invocation/req-9/response",
+        "{summary}\n{printed}"
+    );
+    let targets = summary["targets"].as_array().unwrap();
+    let iam = targets.iter().find(|t| t["source"] == "aws").unwrap();
+    assert_eq!(iam["result"], "failed", "{summary}");
+    assert!(
+        iam["error"]
+            .as_str()
+            .unwrap()
+            .contains("left before the pass deadline"),
+        "{summary}"
+    );
+    let gh = targets.iter().find(|t| t["source"] == "github").unwrap();
+    assert_eq!(gh["result"], "baseline", "committed in time: {summary}");
+    assert_eq!(summary["channels"][0]["result"], "sent", "{summary}");
+    let mails = common::sent_emails_to(&world.to).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0]["body"].as_str().unwrap().contains("github:acme"));
 }
