@@ -175,6 +175,7 @@ impl App {
             location: self.store.location(),
             targets,
             pending: self.store.pending().await?,
+            failing: self.store.health().await?,
         })
     }
 
@@ -247,4 +248,6 @@ pub struct StatusReport {
     pub location: String,
     pub targets: Vec<StoredTarget>,
     pub pending: Vec<OutboxEntry>,
+    /// Targets whose last passes failed, keyed by `SOURCE:TARGET`.
+    pub failing: std::collections::BTreeMap<String, crate::state::Health>,
 }

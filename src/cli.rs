@@ -249,6 +249,19 @@ fn status_text(report: &StatusReport) -> String {
             );
         }
     }
+    for (target, h) in &report.failing {
+        let _ = writeln!(
+            out,
+            "\n{target}: FAILING, {} pass(es) in a row since {}{}: {}",
+            h.failures,
+            h.since.map_or_else(
+                || "?".into(),
+                |t| t.format("%Y-%m-%d %H:%M UTC").to_string()
+            ),
+            if h.alerted { " (alerted)" } else { "" },
+            h.last_error.as_deref().unwrap_or("")
+        );
+    }
     let pending: usize = report.pending.iter().map(|e| e.notices.len()).sum();
     if pending > 0 {
         let channels: Vec<String> = report

@@ -142,6 +142,14 @@ async fn a_target_failing_three_passes_in_a_row_is_alerted_once_and_its_recovery
         let expected = if n < 3 { 1 } else { 2 };
         assert_eq!(mails().await.len(), expected, "after failure {n}: {v}");
     }
+    let status = common::run_binary(&["status"], &env).await;
+    assert!(
+        status
+            .stdout
+            .contains("aws:self: FAILING, 4 pass(es) in a row since"),
+        "{}",
+        status.stdout
+    );
     let sent = mails().await;
     let alert = sent[1]["body"].as_str().unwrap();
     assert!(
