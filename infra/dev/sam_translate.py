@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Expands template.yaml into plain CloudFormation with the SAM translator,
+offline, so checkov can also check what SAM generates (the function's role
+and its policies, the schedules' roles).
+
+    sam_translate.py TEMPLATE OUT_JSON   (run with the SAM CLI's python)
+"""
+
+import json
+import sys
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+
+class ManagedPolicies:
+    """The only managed policy SAM attaches to this template's roles."""
+
+    def load(self):
+        return {
+            "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        }
+
+
+def main():
+    template = yaml_parse(open(sys.argv[1]).read())
+    # `sam build` replaces the local CodeUri with the built artifact's S3 URI.
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://sam-build-artifacts/mfa-monitor.zip"
+    with open(sys.argv[2], "w") as out:
+        json.dump(transform(template, {}, ManagedPolicies()), out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
