@@ -34,17 +34,21 @@ const MAX_PAGES: usize = 10_000;
 /// account-wide and shared with everything else in the account.
 const PER_USER_CONCURRENCY: usize = 8;
 
-/// How long to wait for `GenerateCredentialReport` to complete.
+/// How long to wait for `GenerateCredentialReport` to complete: the first
+/// wait is `interval`, each next one twice as long up to 2 s, so a report
+/// that is ready in a moment costs a moment, and a slow one few calls.
 #[derive(Debug, Clone, Copy)]
 pub struct ReportPolling {
     pub interval: Duration,
     pub max_wait: Duration,
 }
 
+const REPORT_POLL_CAP: Duration = Duration::from_secs(2);
+
 impl Default for ReportPolling {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(2),
+            interval: Duration::from_millis(250),
             max_wait: Duration::from_secs(60),
         }
     }
@@ -283,6 +287,7 @@ async fn credential_report(
     polling: ReportPolling,
 ) -> Result<Vec<ReportRow>, MonitorError> {
     let started = Instant::now();
+    let mut wait = polling.interval;
     loop {
         let out = iam
             .generate_credential_report()
@@ -299,7 +304,8 @@ async fn credential_report(
             )));
         }
         debug!(state = ?out.state, "credential report not ready yet");
-        tokio::time::sleep(polling.interval).await;
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(REPORT_POLL_CAP.max(polling.interval));
     }
     let report = iam
         .get_credential_report()
