@@ -30,4 +30,4 @@ started=""
 if [ "$(bash infra/dev/moto.sh start "$moto_port")" = started ]; then started=yes; fi
 trap '[ -n "$started" ] && bash infra/dev/moto.sh stop "$moto_port"' EXIT
 MOTO_URL="http://127.0.0.1:$moto_port" python3 infra/dev/lambda_smoke.py invoke "$bootstrap" \
-    --runner qemu-aarch64 -L /usr/aarch64-linux-gnu
+    --runner "qemu-aarch64 -L /usr/aarch64-linux-gnu"

@@ -3,7 +3,7 @@
 local Runtime API, with the environment the SAM template gives it, and moto
 for AWS. Stdlib and boto3 (moto's dependency) only.
 
-    lambda_smoke.py invoke BOOTSTRAP [--runner qemu-aarch64 ...]
+    lambda_smoke.py invoke BOOTSTRAP [--runner "qemu-aarch64 -L /usr/aarch64-linux-gnu"]
         one scheduled pass over seeded IAM users; checks the run summary the
         function returns and its JSON logs (run_id, "run summary", EMF).
     lambda_smoke.py cold-start BOOTSTRAP [-n 20] [--runner ...]
@@ -15,6 +15,7 @@ MOTO_URL (default http://127.0.0.1:5000) must be a running moto server.
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NEXT = "/2018-06-01/runtime/invocation/next"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:mfa-monitor"
+
+
+class QuietServer(ThreadingHTTPServer):
+    """The binary is killed while it waits on /next: that is expected."""
+
+    def handle_error(self, request, client_address):
+        pass
 
 
 class RuntimeApi:
@@ -73,7 +81,7 @@ class RuntimeApi:
                 api.answer = (self.path, body)
                 api.done.set()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -237,11 +245,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["invoke", "cold-start"])
     parser.add_argument("bootstrap")
-    parser.add_argument("--runner", nargs="*", default=[], help="e.g. qemu-aarch64 -L /usr/aarch64-linux-gnu")
+    parser.add_argument("--runner", default="", help='e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu"')
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=240)
     parser.add_argument("--print-logs", action="store_true", help="print what the function logged")
     args = parser.parse_args()
+    args.runner = shlex.split(args.runner)
     invoke(args) if args.mode == "invoke" else cold_start(args)
 
 
