@@ -123,7 +123,7 @@ def custodian(moto, work):
     policy = os.path.join(work, "policy.yml")
     open(policy, "w").write(CUSTODIAN_POLICY)
     out = os.path.join(work, "custodian")
-    wall, rss, proc = timed([os.path.join(bin_dir, "custodian"), "run", "-s", out, "--region", "us-east-1", policy],
+    wall, rss, proc = timed([os.path.join(bin_dir, "custodian"), "run", "--cache-period", "0", "-s", out, "--region", "us-east-1", policy],
                             aws_env(moto))
     path = os.path.join(out, "console-users-without-mfa", "resources.json")
     if not os.path.exists(path):
