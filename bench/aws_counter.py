@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A counting proxy in front of moto for the scale benchmark: requests per
 AWS operation, DynamoDB items written, and DynamoDB capacity consumed
-(it asks moto for `ReturnConsumedCapacity: TOTAL` on every DynamoDB call;
+(and the seconds moto took per service; it asks moto for `ReturnConsumedCapacity: TOTAL` on every DynamoDB call;
 moto does not check signatures) plus the bytes each read returned.
 
     aws_counter.py UPSTREAM_URL      prints `listening PORT`
@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -92,10 +93,13 @@ class Handler(BaseHTTPRequestHandler):
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=300)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         headers["Host"] = UPSTREAM.netloc
+        started = time.monotonic()
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
+        # Summed over concurrent calls: how long the service kept us waiting.
+        add(f"{service} seconds upstream", time.monotonic() - started)
         if service == "dynamodb" and resp.status == 200:
             out = json.loads(data or b"{}")
             cc = out.get("ConsumedCapacity")

@@ -165,13 +165,15 @@ def bench(n, args):
             rows.append({
                 "pass": label, "exit": code, "results": results, "changes": changes,
                 "wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1),
+                "collect_s": {t["source"]: round(t.get("collect_ms", 0) / 1000, 2) for t in summary["targets"]},
                 "github_requests": sum(ghs["requests"].values()), "github_minimum": ghs["minimum"],
                 "snowflake_requests": sum(sfs["requests"].values()), "snowflake_minimum": sfs["minimum"],
-                "iam_requests": sum(v for k, v in awss.items() if k.startswith("iam ")),
-                "sts_requests": sum(v for k, v in awss.items() if k.startswith("sts ")),
+                "iam_requests": sum(v for k, v in awss.items() if k.startswith("iam ") and "seconds" not in k),
+                "sts_requests": sum(v for k, v in awss.items() if k.startswith("sts ") and "seconds" not in k),
                 "dynamodb_requests": sum(v for k, v in awss.items()
                                          if k.startswith("dynamodb ") and not k.startswith("dynamodb items")
-                                         and "units" not in k),
+                                         and "units" not in k and "seconds" not in k),
+                "moto_s": {k.split()[0]: round(v, 2) for k, v in awss.items() if k.endswith("seconds upstream")},
                 "dynamodb_items_written": awss.get("dynamodb items written", 0),
                 "dynamodb_read_units": awss.get("dynamodb read units (4 KB rule)", 0),
                 "dynamodb_ops": {k: v for k, v in awss.items() if k.startswith("dynamodb ")},
@@ -187,12 +189,14 @@ def bench(n, args):
 
 def table(n, counts, rows):
     out = [f"\nN = {n:,} (GitHub {counts['github']:,}, Snowflake {counts['snowflake']:,}, IAM {counts['aws']:,})\n",
-           "| pass | wall s | peak RSS MB | GitHub req (min) | Snowflake req (min) | IAM req | STS req | DynamoDB req | items written | read units |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| pass | wall s | reading s (GitHub / Snowflake / IAM) | peak RSS MB | GitHub req (min) | Snowflake req (min) | IAM req | STS req | DynamoDB req | items written | read units | in moto s (IAM / DynamoDB) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['pass']} | {r['wall_s']} | {r['peak_rss_mb']} | {r['github_requests']} ({r['github_minimum']}) "
+        c = r["collect_s"]
+        out.append(f"| {r['pass']} | {r['wall_s']} | {c.get('github')} / {c.get('snowflake')} / {c.get('aws')} | {r['peak_rss_mb']} | {r['github_requests']} ({r['github_minimum']}) "
                    f"| {r['snowflake_requests']} ({r['snowflake_minimum']}) | {r['iam_requests']} | {r['sts_requests']} "
-                   f"| {r['dynamodb_requests']} | {r['dynamodb_items_written']} | {r['dynamodb_read_units']} |")
+                   f"| {r['dynamodb_requests']} | {r['dynamodb_items_written']} | {r['dynamodb_read_units']} "
+                   f"| {r['moto_s'].get('iam', 0)} / {r['moto_s'].get('dynamodb', 0)} |")
     return "\n".join(out)
 
 

@@ -109,6 +109,8 @@ pub struct TargetOutcome {
     pub principals: usize,
     pub non_compliant: usize,
     pub changes: usize,
+    /// How long reading the source took: which source slows a pass.
+    pub collect_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// What the operator must fix for the listing to be exact.
@@ -197,6 +199,7 @@ impl RunSummary {
 struct Collected {
     key: TargetKey,
     result: Result<TargetSnapshot, MonitorError>,
+    elapsed_ms: u64,
 }
 
 async fn collect_all(pass: &Pass<'_>) -> Vec<Collected> {
@@ -220,11 +223,12 @@ async fn collect_all(pass: &Pass<'_>) -> Vec<Collected> {
                 Err(_) if cut_short => Err(MonitorError::Deadline(bound)),
                 Err(_) => Err(MonitorError::Timeout(bound)),
             };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
             match &result {
-                Ok(s) => info!(target = %s.key, principals = s.principals.len(), elapsed_ms = started.elapsed().as_millis() as u64, "target collected"),
-                Err(e) => error!(target = %key, error = %e, elapsed_ms = started.elapsed().as_millis() as u64, "target failed"),
+                Ok(s) => info!(target = %s.key, principals = s.principals.len(), elapsed_ms, "target collected"),
+                Err(e) => error!(target = %key, error = %e, elapsed_ms, "target failed"),
             }
-            Collected { key, result }
+            Collected { key, result, elapsed_ms }
         })
     });
     join_all(jobs).await
@@ -339,6 +343,7 @@ impl Pass<'_> {
                         principals: 0,
                         non_compliant: 0,
                         changes: 0,
+                        collect_ms: collected.elapsed_ms,
                         error: Some(text),
                         warnings: Vec::new(),
                     });
@@ -381,6 +386,7 @@ impl Pass<'_> {
                 principals: snapshot.principals.len(),
                 non_compliant,
                 changes,
+                collect_ms: collected.elapsed_ms,
                 error,
                 warnings: snapshot.warnings,
             });
