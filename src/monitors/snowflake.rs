@@ -7,16 +7,19 @@
 //! roles, come from `SHOW GRANTS OF ROLE`. Columns are read by name from
 //! `resultSetMetaData.rowType`; every partition is fetched and counted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tracing::debug;
 
 use super::snowflake_jwt::KeyPairAuth;
+use super::snowflake_rows::{Layout, Row};
 use super::{CheckItem, Monitor, MonitorError};
 use crate::domain::{
     Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
@@ -26,6 +29,9 @@ use crate::http::HttpClient;
 const ADMIN_ROLES: [&str; 2] = ["ACCOUNTADMIN", "SECURITYADMIN"];
 /// Bound on role nesting followed when looking for admins.
 const MAX_ROLES: usize = 500;
+/// Result partitions fetched at once: Snowflake serves them independently,
+/// and a few in flight hide the latency without holding many in memory.
+const PARTITION_CONCURRENCY: usize = 4;
 
 pub struct SnowflakeMonitor {
     http: HttpClient,
@@ -66,7 +72,7 @@ struct StatementResult {
     result_set_meta_data: ResultMeta,
     statement_handle: String,
     #[serde(default)]
-    data: Vec<Vec<Option<String>>>,
+    data: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,11 +84,21 @@ struct Pending {
 #[derive(Debug, Deserialize)]
 struct Partition {
     #[serde(default)]
-    data: Vec<Vec<Option<String>>>,
+    data: Option<Box<RawValue>>,
 }
 
-/// One result row, read by column name.
-pub type Row = BTreeMap<String, Option<String>>;
+/// The `SHOW USERS` columns the monitor reads.
+const USER_COLUMNS: &[&str] = &[
+    "name",
+    "type",
+    "disabled",
+    "has_password",
+    "has_mfa",
+    "ext_authn_duo",
+    "mins_to_bypass_mfa",
+];
+/// The `SHOW GRANTS OF ROLE` columns the monitor reads.
+const GRANT_COLUMNS: &[&str] = &["granted_to", "grantee_name"];
 
 impl SnowflakeMonitor {
     pub fn new(
@@ -164,8 +180,12 @@ impl SnowflakeMonitor {
     }
 
     /// Runs one statement to completion and returns every row of every
-    /// partition, by column name.
-    pub async fn query(&self, sql: &str) -> Result<Vec<Row>, MonitorError> {
+    /// partition, with the `wanted` columns only.
+    pub async fn query(
+        &self,
+        sql: &str,
+        wanted: &[&'static str],
+    ) -> Result<Vec<Row>, MonitorError> {
         let what = format!("`{sql}`");
         let mut body = serde_json::json!({ "statement": sql, "timeout": 60 });
         if let Some(r) = &self.role {
@@ -205,68 +225,76 @@ impl SnowflakeMonitor {
         }
         let first: StatementResult = serde_json::from_str(&text)
             .map_err(|e| MonitorError::Malformed(format!("{what}: not a result set: {e}")))?;
+        drop(text);
         let meta = first.result_set_meta_data;
-        let columns: Vec<String> = meta
-            .row_type
-            .into_iter()
-            .map(|c| c.name.to_ascii_lowercase())
-            .collect();
-        let mut rows_raw = first.data;
+        let columns: Vec<String> = meta.row_type.into_iter().map(|c| c.name).collect();
+        let layout = Layout::new(wanted, &columns);
+        let parse = |data: Option<&RawValue>, part: usize| match data {
+            None => Ok(Vec::new()),
+            Some(raw) => layout.parse(raw.get()).map_err(|e| {
+                MonitorError::Malformed(format!("{what}: partition {part} is malformed: {e}"))
+            }),
+        };
+        let mut rows = parse(first.data.as_deref(), 0)?;
+        drop(first.data);
         if let Some(p0) = meta.partition_info.first() {
-            if rows_raw.len() != p0.row_count {
+            if rows.len() != p0.row_count {
                 return Err(MonitorError::Incomplete(format!(
                     "{what}: partition 0 has {} rows, partitionInfo says {}",
-                    rows_raw.len(),
+                    rows.len(),
                     p0.row_count
                 )));
             }
         }
-        for (i, info) in meta.partition_info.iter().enumerate().skip(1) {
-            let url = self.url(&format!(
-                "api/v2/statements/{}?partition={i}",
-                first.statement_handle
-            ))?;
-            let (status, text) = self.request(reqwest::Method::GET, url, None, &what).await?;
-            if !status.is_success() {
-                return Err(MonitorError::Incomplete(format!(
-                    "{what}: partition {i} failed: {}",
-                    statement_error(status, &text, &what)
-                )));
-            }
-            let part: Partition = serde_json::from_str(&text).map_err(|e| {
-                MonitorError::Malformed(format!("{what}: partition {i} is malformed: {e}"))
-            })?;
-            if part.data.len() != info.row_count {
-                return Err(MonitorError::Incomplete(format!(
-                    "{what}: partition {i} has {} rows, partitionInfo says {}",
-                    part.data.len(),
-                    info.row_count
-                )));
-            }
-            rows_raw.extend(part.data);
-        }
-        if let Some(n) = meta.num_rows {
-            if n != rows_raw.len() {
-                return Err(MonitorError::Incomplete(format!(
-                    "{what}: {} rows arrived, numRows says {n}",
-                    rows_raw.len()
-                )));
-            }
-        }
-        rows_raw
-            .into_iter()
+        let handle = &first.statement_handle;
+        let what_ref = &what;
+        let parse = &parse;
+        let expected: Vec<(usize, usize)> = meta
+            .partition_info
+            .iter()
             .enumerate()
-            .map(|(i, r)| {
-                if r.len() != columns.len() {
-                    return Err(MonitorError::Malformed(format!(
-                        "{what}: row {i} has {} values for {} columns",
-                        r.len(),
-                        columns.len()
+            .skip(1)
+            .map(|(i, info)| (i, info.row_count))
+            .collect();
+        // Partitions are independent: fetch a few at a time, keep their order.
+        let parts: Vec<Vec<Row>> = futures::stream::iter(expected)
+            .map(|(i, row_count)| async move {
+                let url = self.url(&format!("api/v2/statements/{handle}?partition={i}"))?;
+                let (status, text) = self
+                    .request(reqwest::Method::GET, url, None, what_ref)
+                    .await?;
+                if !status.is_success() {
+                    return Err(MonitorError::Incomplete(format!(
+                        "{what_ref}: partition {i} failed: {}",
+                        statement_error(status, &text, what_ref)
                     )));
                 }
-                Ok(columns.iter().cloned().zip(r).collect())
+                let part: Partition = serde_json::from_str(&text).map_err(|e| {
+                    MonitorError::Malformed(format!("{what_ref}: partition {i} is malformed: {e}"))
+                })?;
+                drop(text);
+                let data = parse(part.data.as_deref(), i)?;
+                if data.len() != row_count {
+                    return Err(MonitorError::Incomplete(format!(
+                        "{what_ref}: partition {i} has {} rows, partitionInfo says {row_count}",
+                        data.len(),
+                    )));
+                }
+                Ok(data)
             })
-            .collect()
+            .buffered(PARTITION_CONCURRENCY)
+            .try_collect()
+            .await?;
+        rows.extend(parts.into_iter().flatten());
+        if let Some(n) = meta.num_rows {
+            if n != rows.len() {
+                return Err(MonitorError::Incomplete(format!(
+                    "{what}: {} rows arrived, numRows says {n}",
+                    rows.len()
+                )));
+            }
+        }
+        Ok(rows)
     }
 
     /// Users holding ACCOUNTADMIN or SECURITYADMIN, directly or through
@@ -277,7 +305,10 @@ impl SnowflakeMonitor {
         let mut queue: Vec<String> = seen.iter().cloned().collect();
         while let Some(role) = queue.pop() {
             let rows = self
-                .query(&format!("SHOW GRANTS OF ROLE {}", quote_ident(&role)))
+                .query(
+                    &format!("SHOW GRANTS OF ROLE {}", quote_ident(&role)),
+                    GRANT_COLUMNS,
+                )
                 .await?;
             for row in rows {
                 let kind = cell(&row, "granted_to")
@@ -306,7 +337,8 @@ impl SnowflakeMonitor {
     }
 
     pub async fn collect_account(&self) -> Result<TargetSnapshot, MonitorError> {
-        let (rows, admins) = tokio::try_join!(self.query("SHOW USERS"), self.admins())?;
+        let (rows, admins) =
+            tokio::try_join!(self.query("SHOW USERS", USER_COLUMNS), self.admins())?;
         let mut principals = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let name = cell(row, "name")
@@ -349,7 +381,7 @@ impl SnowflakeMonitor {
 }
 
 fn cell<'a>(row: &'a Row, column: &str) -> Option<&'a str> {
-    row.get(column).and_then(|v| v.as_deref())
+    row.get(column)
 }
 
 fn flag(row: &Row, column: &str) -> Option<bool> {
@@ -434,7 +466,7 @@ impl Monitor for SnowflakeMonitor {
 
     async fn check(&self, _target: &str) -> CheckItem {
         let component = format!("snowflake:{}", self.account);
-        match self.query("SHOW USERS").await {
+        match self.query("SHOW USERS", USER_COLUMNS).await {
             Ok(rows) => CheckItem {
                 component,
                 ok: true,
@@ -458,16 +490,16 @@ impl Monitor for SnowflakeMonitor {
 mod tests {
     use super::*;
 
-    fn row(pairs: &[(&str, &str)]) -> Row {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
-            .collect()
+    fn row(pairs: &[(&'static str, &str)]) -> Row {
+        Row::new(
+            pairs.iter().map(|(k, _)| *k).collect(),
+            pairs.iter().map(|(_, v)| Some(v.to_string())).collect(),
+        )
     }
 
     #[test]
     fn statuses_follow_has_mfa_duo_type_and_disabled() {
-        let s = |pairs: &[(&str, &str)]| user_status(&row(pairs), false).0;
+        let s = |pairs: &[(&'static str, &str)]| user_status(&row(pairs), false).0;
         assert_eq!(
             s(&[("has_mfa", "true"), ("type", "PERSON")]),
             MfaStatus::Enabled
