@@ -141,6 +141,26 @@ impl DynamoDbStore {
         keys_only: bool,
     ) -> Result<Vec<Item>, StateError> {
         let mut items = Vec::new();
+        self.query_pages(partition, keys_only, |page| {
+            items.extend(page);
+            Ok(())
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Every page of a partition, each handed to `each` as it arrives: a
+    /// 100k-principal target is parsed page by page instead of held whole
+    /// as raw items.
+    async fn query_pages<F>(
+        &self,
+        partition: &str,
+        keys_only: bool,
+        mut each: F,
+    ) -> Result<(), StateError>
+    where
+        F: FnMut(Vec<Item>) -> Result<(), StateError> + Send,
+    {
         let mut start: Option<Item> = None;
         loop {
             let mut req = self
@@ -162,47 +182,51 @@ impl DynamoDbStore {
                 .send()
                 .await
                 .map_err(|e| self.backend("dynamodb:Query", e))?;
-            items.extend(out.items.unwrap_or_default());
+            each(out.items.unwrap_or_default())?;
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
+                _ => return Ok(()),
             }
         }
     }
 
-    /// Rebuilds a target from all the items of its partition.
-    fn assemble(
+    /// Adds items of a target's partition to what is known of it.
+    fn absorb(
         &self,
-        key: &TargetKey,
+        partition: &str,
+        into: &mut Assembly,
         items: Vec<Item>,
-    ) -> Result<Option<StoredTarget>, StateError> {
-        let partition = key.to_string();
-        let mut meta = None;
-        let mut principals = BTreeMap::new();
-        for item in &items {
-            let sort = str_attr(item, SORT_KEY).map_err(|r| self.malformed(&partition, None, r))?;
+    ) -> Result<(), StateError> {
+        for item in items {
+            into.items += 1;
+            let sort = str_attr(&item, SORT_KEY).map_err(|r| self.malformed(partition, None, r))?;
             if sort == META {
-                meta = Some(self.parse_meta(&partition, item)?);
+                into.meta = Some(self.parse_meta(partition, &item)?);
                 continue;
             }
-            let record = self.parse_principal(&partition, item)?;
-            principals.insert(record.name.clone(), record);
+            let record = self.parse_principal(partition, &item)?;
+            into.principals.insert(record.name.clone(), record);
         }
-        match meta {
+        Ok(())
+    }
+
+    /// The target rebuilt from all the items of its partition.
+    fn finish(&self, key: &TargetKey, a: Assembly) -> Result<Option<StoredTarget>, StateError> {
+        match a.meta {
             Some(meta) => Ok(Some(StoredTarget {
                 key: key.clone(),
                 version: meta.version,
                 settings: meta.settings,
                 updated_at: meta.updated_at,
-                principals,
+                principals: a.principals,
             })),
-            None if items.is_empty() => Ok(None),
+            None if a.items == 0 => Ok(None),
             None => Err(self.malformed(
-                &partition,
+                &key.to_string(),
                 None,
                 format!(
                     "{} principal item(s) but no {META} item (version); not reading it as a first pass",
-                    items.len()
+                    a.items
                 ),
             )),
         }
@@ -380,15 +404,22 @@ impl DynamoDbStore {
         }
     }
 
-    /// Applies write requests in batches of 25 (a few in flight), retrying
-    /// `UnprocessedItems` with backoff a bounded number of times.
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StateError> {
-        let batches: Vec<Vec<WriteRequest>> = requests
-            .chunks(BATCH_WRITE_MAX)
-            .map(<[WriteRequest]>::to_vec)
-            .collect();
-        futures::stream::iter(batches)
-            .map(|batch| self.write_one_batch(batch))
+    /// Applies `n` write requests in batches of 25 (a few in flight),
+    /// retrying `UnprocessedItems` with backoff a bounded number of times.
+    /// `request(i)` builds the i-th as its batch goes out: at 100k
+    /// principals, building them all first would hold every item twice over.
+    async fn batch_write<F>(&self, n: usize, request: F) -> Result<(), StateError>
+    where
+        F: Fn(usize) -> WriteRequest + Send + Sync,
+    {
+        let request = &request;
+        futures::stream::iter((0..n).step_by(BATCH_WRITE_MAX))
+            .map(|start| {
+                let batch = (start..(start + BATCH_WRITE_MAX).min(n))
+                    .map(request)
+                    .collect();
+                self.write_one_batch(batch)
+            })
             .buffer_unordered(BATCH_CONCURRENCY)
             .try_collect::<()>()
             .await
@@ -490,6 +521,14 @@ struct Meta {
     updated_at: DateTime<Utc>,
 }
 
+/// A target's partition as its items are read.
+#[derive(Default)]
+struct Assembly {
+    meta: Option<Meta>,
+    principals: BTreeMap<String, PrincipalRecord>,
+    items: usize,
+}
+
 /// One outbox item as read back.
 struct Chunk {
     sort: String,
@@ -507,8 +546,13 @@ impl StateStore for DynamoDbStore {
     }
 
     async fn load(&self, key: &TargetKey) -> Result<Option<StoredTarget>, StateError> {
-        let items = self.query_partition(&key.to_string(), false).await?;
-        self.assemble(key, items)
+        let partition = key.to_string();
+        let mut target = Assembly::default();
+        self.query_pages(&partition, false, |page| {
+            self.absorb(&partition, &mut target, page)
+        })
+        .await?;
+        self.finish(key, target)
     }
 
     /// The commit protocol, in this order:
@@ -575,7 +619,7 @@ impl StateStore for DynamoDbStore {
             .filter_map(|i| str_attr(i, SORT_KEY).ok().map(str::to_owned))
             .collect();
         if !staged.is_empty() {
-            self.batch_write(staged.into_iter().map(put_request).collect())
+            self.batch_write(staged.len(), |i| put_request(staged[i].clone()))
                 .await?;
         }
         for item in chunks {
@@ -633,23 +677,26 @@ impl StateStore for DynamoDbStore {
             .iter()
             .filter(|n| !upserts.contains_key(*n))
             .collect();
-        let mut requests: Vec<WriteRequest> = upserts
-            .values()
-            .map(|r| put_request(self.principal_item(&partition, r)))
-            .collect();
-        requests.extend(deletes.into_iter().map(|name| {
-            let del = DeleteRequest::builder()
-                .set_key(Some(self.key(&partition, &principal_sort_key(name))))
-                .build();
-            WriteRequest::builder().delete_request(built(del)).build()
-        }));
-        self.batch_write(requests).await?;
+        let upserts: Vec<&PrincipalRecord> = upserts.into_values().collect();
+        let deletes: Vec<&String> = deletes.into_iter().collect();
+        let partition = &partition;
+        self.batch_write(upserts.len() + deletes.len(), |i| match upserts.get(i) {
+            Some(r) => put_request(self.principal_item(partition, r)),
+            None => {
+                let name = deletes[i - upserts.len()];
+                let del = DeleteRequest::builder()
+                    .set_key(Some(self.key(partition, &principal_sort_key(name))))
+                    .build();
+                WriteRequest::builder().delete_request(built(del)).build()
+            }
+        })
+        .await?;
         Ok(version)
     }
 
     async fn targets(&self) -> Result<Vec<StoredTarget>, StateError> {
         // An operator command: a full Scan, following LastEvaluatedKey.
-        let mut partitions: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+        let mut partitions: BTreeMap<String, Assembly> = BTreeMap::new();
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -670,7 +717,8 @@ impl StateStore for DynamoDbStore {
                 let partition = str_attr(&item, PARTITION_KEY)
                     .map_err(|r| self.malformed("?", None, r))?
                     .to_owned();
-                partitions.entry(partition).or_default().push(item);
+                let into = partitions.entry(partition.clone()).or_default();
+                self.absorb(&partition, into, vec![item])?;
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -682,7 +730,7 @@ impl StateStore for DynamoDbStore {
             let key: TargetKey = partition.parse().map_err(|e| {
                 self.malformed(&partition, None, format!("not a SOURCE:TARGET key: {e}"))
             })?;
-            targets.extend(self.assemble(&key, items)?);
+            targets.extend(self.finish(&key, items)?);
         }
         Ok(targets)
     }

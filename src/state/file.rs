@@ -84,10 +84,13 @@ impl FileStore {
 
     fn write(&self, doc: &Document) -> Result<(), StateError> {
         let tmp = tmp_path(&self.path);
-        let bytes = serde_json::to_vec_pretty(doc).expect("state serializes");
         let result = (|| {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&bytes)?;
+            // Streamed: at 100k principals the whole document as one buffer
+            // would be the pass's largest allocation.
+            let mut out = std::io::BufWriter::new(File::create(&tmp)?);
+            serde_json::to_writer_pretty(&mut out, doc)?;
+            out.flush()?;
+            let f = out.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             fs::rename(&tmp, &self.path)
         })();
