@@ -40,6 +40,7 @@ def items_written(op, body):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # see bench/standins.py
 
     def log_message(self, *args):
         pass
