@@ -9,7 +9,7 @@ count of users without MFA (right answer: half the users).
     python3 bench/compare.py [--users 5000] [--binary target/release/mfa-monitor]
 
 Virtual environments go to $HOME/.cache/mfa-monitor-venvs (created on first
-use). Needs moto[server] and boto3 for python3, and GNU time.
+use). Installs moto[server] and boto3 (pip) and GNU time (apt) when missing.
 """
 
 import argparse
@@ -17,12 +17,13 @@ import concurrent.futures
 import glob
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from measure import ensure_tools, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -67,17 +68,6 @@ def seed(moto, users):
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(users)))
-
-
-def timed(cmd, env, cwd=None):
-    with tempfile.NamedTemporaryFile("r") as timing:
-        started = time.monotonic()
-        proc = subprocess.run(["/usr/bin/time", "-v", "-o", timing.name] + cmd, env=env, cwd=cwd,
-                              capture_output=True, text=True)
-        wall = time.monotonic() - started
-        text = timing.read()
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) / 1024
-    return wall, rss, proc
 
 
 def aws_env(moto):
@@ -138,6 +128,7 @@ def main():
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "mfa-monitor"))
     parser.add_argument("--moto-port", type=int, default=5060)
     args = parser.parse_args()
+    ensure_tools()
     moto = f"http://127.0.0.1:{args.moto_port}"
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(args.moto_port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -13,21 +13,19 @@ capacity.
     cargo build --release
     python3 bench/scale.py --sizes 1000,10000,100000 [--latency-ms 20]
 
-Needs python3 with boto3 and moto[server] (infra/dev/moto.sh installs it)
-and GNU time (/usr/bin/time; Debian package `time`).
+Installs moto[server] and boto3 (pip) and GNU time (apt) when missing.
 """
 
 import argparse
 import concurrent.futures
 import json
 import os
-import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-import uuid
+
+from measure import ensure_tools, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -100,17 +98,12 @@ def change_iam(iam, n_users, percent):
 
 
 def run_pass(binary, env):
-    with tempfile.NamedTemporaryFile("r") as timing:
-        started = time.monotonic()
-        proc = subprocess.run(["/usr/bin/time", "-v", "-o", timing.name, binary, "run", "--json"],
-                              env=env, capture_output=True, text=True)
-        wall = time.monotonic() - started
-        rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", timing.read()).group(1))
+    wall, rss, proc = timed([binary, "run", "--json"], env)
     try:
         summary = json.loads(proc.stdout)
     except json.JSONDecodeError:
         sys.exit(f"the pass printed no summary (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}")
-    return wall, rss_kb / 1024, summary, proc.returncode
+    return wall, rss, summary, proc.returncode
 
 
 def bench(n, args):
@@ -210,6 +203,7 @@ def main():
     parser.add_argument("--iam-cap", type=int, default=2000, help="most IAM users to seed in moto")
     parser.add_argument("--json", help="also write every figure to this file")
     args = parser.parse_args()
+    ensure_tools()
     results = {}
     tables = []
     for n in (int(s) for s in args.sizes.split(",")):
