@@ -195,7 +195,7 @@ impl DynamoDbStore {
         &self,
         partition: &str,
         into: &mut Assembly,
-        items: Vec<Item>,
+        items: impl IntoIterator<Item = Item>,
     ) -> Result<(), StateError> {
         for item in items {
             into.items += 1;
@@ -718,7 +718,7 @@ impl StateStore for DynamoDbStore {
                     .map_err(|r| self.malformed("?", None, r))?
                     .to_owned();
                 let into = partitions.entry(partition.clone()).or_default();
-                self.absorb(&partition, into, vec![item])?;
+                self.absorb(&partition, into, std::iter::once(item))?;
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -726,11 +726,11 @@ impl StateStore for DynamoDbStore {
             }
         }
         let mut targets = Vec::new();
-        for (partition, items) in partitions {
+        for (partition, assembly) in partitions {
             let key: TargetKey = partition.parse().map_err(|e| {
                 self.malformed(&partition, None, format!("not a SOURCE:TARGET key: {e}"))
             })?;
-            targets.extend(self.finish(&key, items)?);
+            targets.extend(self.finish(&key, assembly)?);
         }
         Ok(targets)
     }
