@@ -30,7 +30,9 @@ start)
     fi
     log="${TMPDIR:-/tmp}/mfa-monitor-moto-${port}.log"
     # AWS managed policies (AdministratorAccess) exist only when loaded.
-    MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup python3 -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    # moto_server.py is moto's server with DynamoDB requests one at a time
+    # (moto's transaction rollback can erase a concurrent write; see there).
+    MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup python3 "$(dirname "$0")/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 60); do
         if answering; then
