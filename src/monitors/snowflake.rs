@@ -249,6 +249,9 @@ impl SnowflakeMonitor {
         let handle = &first.statement_handle;
         let what_ref = &what;
         let parse = &parse;
+        // Collected, not streamed from the iterator: a stream over borrowed
+        // PartitionInfo makes the future fail async_trait's Send bound
+        // ("FnOnce is not general enough").
         let expected: Vec<(usize, usize)> = meta
             .partition_info
             .iter()
@@ -311,10 +314,11 @@ impl SnowflakeMonitor {
                 )
                 .await?;
             for row in rows {
-                let kind = cell(&row, "granted_to")
+                let kind = row
+                    .get("granted_to")
                     .unwrap_or_default()
                     .to_ascii_uppercase();
-                let Some(grantee) = cell(&row, "grantee_name") else {
+                let Some(grantee) = row.get("grantee_name") else {
                     continue;
                 };
                 match kind.as_str() {
@@ -341,7 +345,8 @@ impl SnowflakeMonitor {
             tokio::try_join!(self.query("SHOW USERS", USER_COLUMNS), self.admins())?;
         let mut principals = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
-            let name = cell(row, "name")
+            let name = row
+                .get("name")
                 .ok_or_else(|| {
                     MonitorError::Malformed(format!("SHOW USERS row {i} has no `name`"))
                 })?
@@ -380,12 +385,8 @@ impl SnowflakeMonitor {
     }
 }
 
-fn cell<'a>(row: &'a Row, column: &str) -> Option<&'a str> {
-    row.get(column)
-}
-
 fn flag(row: &Row, column: &str) -> Option<bool> {
-    match cell(row, column).map(str::to_ascii_lowercase).as_deref() {
+    match row.get(column).map(str::to_ascii_lowercase).as_deref() {
         Some("true") => Some(true),
         Some("false") => Some(false),
         _ => None,
@@ -395,14 +396,16 @@ fn flag(row: &Row, column: &str) -> Option<bool> {
 /// A user's status from its `SHOW USERS` row. A missing `has_mfa` column or
 /// the string "null" is `unknown`, never disabled.
 pub fn user_status(row: &Row, admin: bool) -> (MfaStatus, Attributes) {
-    let kind = cell(row, "type")
+    let kind = row
+        .get("type")
         .filter(|t| !t.eq_ignore_ascii_case("null"))
         .unwrap_or("PERSON")
         .to_ascii_uppercase();
     let disabled = flag(row, "disabled") == Some(true);
     let has_password = flag(row, "has_password") == Some(true);
     let service = kind == "SERVICE" || (kind == "LEGACY_SERVICE" && !has_password);
-    let bypass = cell(row, "mins_to_bypass_mfa")
+    let bypass = row
+        .get("mins_to_bypass_mfa")
         .and_then(|m| m.trim().parse::<i64>().ok())
         .is_some_and(|m| m > 0);
     let status = if disabled || service {
