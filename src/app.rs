@@ -5,18 +5,19 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::config::{Config, ConfigError, SecretSource, StateLocation};
+use crate::domain::report::{Filter, Report};
 use crate::domain::snapshot::StoredTarget;
+use crate::error::CheckItem;
 use crate::http::{HttpClient, RetryPolicy};
 use crate::monitors::aws_iam::AwsIamMonitor;
 use crate::monitors::github::GithubMonitor;
 use crate::monitors::snowflake::SnowflakeMonitor;
 use crate::monitors::snowflake_jwt::KeyPairAuth;
-use crate::monitors::{CheckItem, Monitor};
+use crate::monitors::Monitor;
 use crate::notifiers::ses::SesNotifier;
 use crate::notifiers::slack::SlackNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
 use crate::notifiers::Notifier;
-use crate::report::{Filter, Report};
 use crate::run::{ChannelOutcome, ChannelResult, Deadline, Pass, RunSummary};
 use crate::state::dynamodb::DynamoDbStore;
 use crate::state::file::FileStore;
@@ -140,7 +141,7 @@ impl App {
         send: bool,
     ) -> Result<(Report, Vec<ChannelOutcome>), StateError> {
         let targets = self.store.targets().await?;
-        let report = crate::report::build(
+        let report = crate::domain::report::build(
             &targets,
             &self.config.exemptions,
             filter,

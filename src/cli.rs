@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{App, StatusReport};
 use crate::config::Config;
+use crate::domain::report::Filter;
 use crate::domain::MfaStatus;
-use crate::notifiers::render;
-use crate::report::Filter;
+use crate::notifiers::email;
 use crate::run::{Deadline, RunSummary};
 
 pub const EXIT_OK: u8 = 0;
@@ -92,7 +92,7 @@ pub async fn main(cli: Cli) -> ExitCode {
                     let v = serde_json::json!({"report": report, "channels": outcomes});
                     println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
                 } else {
-                    print!("{}", crate::report::table(&report));
+                    print!("{}", crate::notifiers::table::table(&report));
                     for o in &outcomes {
                         println!(
                             "channel {:<10} {}",
@@ -199,7 +199,7 @@ fn print_run(summary: &RunSummary, json: bool) {
             .iter()
             .flat_map(|t| t.warnings.iter().map(move |w| format!("{}: {w}", t.target)))
             .collect();
-        match render::render(&summary.would_send, &warnings) {
+        match email::render(&summary.would_send, &warnings) {
             Some(m) => println!(
                 "\n(dry run: nothing sent, nothing committed) would send:\n{}\n{}",
                 m.subject, m.text

@@ -7,7 +7,7 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::config::{Config, ConfigError};
-use crate::report::Filter;
+use crate::domain::report::Filter;
 use crate::run::{Deadline, RunSummary};
 
 /// What an invocation asks for.

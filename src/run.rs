@@ -19,7 +19,7 @@ use crate::domain::{
     diff, Change, ChangeKind, Exemptions, Notice, Source, TargetKey, TargetSnapshot,
 };
 use crate::monitors::{Monitor, MonitorError};
-use crate::notifiers::{render, Notifier};
+use crate::notifiers::{digest, Notifier};
 use crate::state::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
 
 /// Time a commit or a delivery needs at least; with less left the pass
@@ -661,7 +661,7 @@ impl Pass<'_> {
                 .flat_map(|e| e.notices.iter().cloned())
                 .collect();
             notices.extend(unsaved.iter().cloned().map(Notice::Change));
-            let Some(mut message) = render::digest(&notices, warnings) else {
+            let Some(mut message) = digest::digest(&notices, warnings) else {
                 outcomes.push(ChannelOutcome {
                     channel: channel.to_owned(),
                     result: ChannelResult::NothingToSend,

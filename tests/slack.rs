@@ -10,8 +10,10 @@ use mfa_monitor::domain::{
     BaselineSummary, Change, ChangeKind, MfaStatus, Notice, Source, TargetKey,
 };
 use mfa_monitor::http::{HttpClient, RetryPolicy};
-use mfa_monitor::notifiers::render::{digest, email};
-use mfa_monitor::notifiers::slack::{payload, SlackNotifier, MAX_BLOCKS, MAX_HEADER, MAX_TEXT};
+use mfa_monitor::notifiers::digest::digest;
+use mfa_monitor::notifiers::email::email;
+use mfa_monitor::notifiers::slack::SlackNotifier;
+use mfa_monitor::notifiers::slack_blocks::{payload, MAX_BLOCKS, MAX_HEADER, MAX_TEXT};
 use mfa_monitor::notifiers::Notifier;
 use serde_json::Value;
 use wiremock::matchers::{method, path};

@@ -5,6 +5,7 @@ pub mod change;
 pub mod diff;
 pub mod policy;
 pub mod principal;
+pub mod report;
 pub mod snapshot;
 pub mod status;
 

@@ -18,11 +18,13 @@ use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType, SummaryKeyType};
 use futures::{StreamExt, TryStreamExt};
 use tracing::debug;
 
-use super::{BoxError, CheckItem, Monitor, MonitorError};
+use super::{Monitor, MonitorError};
 use crate::config::AwsAccount;
 use crate::domain::{
     Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
 };
+use crate::error::BoxError;
+use crate::error::CheckItem;
 
 /// The principal name of an account's root user (contract).
 pub const ROOT: &str = "<root>";

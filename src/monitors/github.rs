@@ -17,10 +17,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing::debug;
 
-use super::{CheckItem, Monitor, MonitorError};
+use super::{Monitor, MonitorError};
 use crate::domain::{
     Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
 };
+use crate::error::CheckItem;
 use crate::http::{HttpClient, HttpError};
 
 const PER_PAGE: &str = "100";

@@ -11,8 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{Source, TargetKey, TargetSnapshot};
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::{BoxError, CheckItem};
 
 /// Why a target could not be read completely. Any of these makes the target
 /// `source_failed` and leaves its stored state untouched.
@@ -37,14 +36,6 @@ pub enum MonitorError {
     /// Cut short so the pass could still commit before its deadline.
     #[error("not finished in the {0:?} left before the pass deadline")]
     Deadline(Duration),
-}
-
-/// One line of `mfa-monitor check` for a target or channel.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CheckItem {
-    pub component: String,
-    pub ok: bool,
-    pub detail: String,
 }
 
 #[async_trait]

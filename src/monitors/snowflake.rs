@@ -20,10 +20,11 @@ use tracing::debug;
 
 use super::snowflake_jwt::KeyPairAuth;
 use super::snowflake_rows::{Layout, Row};
-use super::{CheckItem, Monitor, MonitorError};
+use super::{Monitor, MonitorError};
 use crate::domain::{
     Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
 };
+use crate::error::CheckItem;
 use crate::http::HttpClient;
 
 const ADMIN_ROLES: [&str; 2] = ["ACCOUNTADMIN", "SECURITYADMIN"];

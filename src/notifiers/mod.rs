@@ -1,9 +1,17 @@
-//! Channels, one file each, behind one trait; `render` builds what they send.
+//! Channels, one file each (`ses.rs`, `slack.rs`, `stdout.rs`), behind one
+//! trait; the renderers beside them (`digest.rs` the message model,
+//! `email.rs`, `slack_blocks.rs`, `table.rs`, `escape.rs`) turn a digest or
+//! a report into what a channel sends. Nothing in `domain/` depends on
+//! this module.
 
-pub mod render;
+pub mod digest;
+pub mod email;
+pub mod escape;
 pub mod ses;
 pub mod slack;
+pub mod slack_blocks;
 pub mod stdout;
+pub mod table;
 
 use async_trait::async_trait;
 
@@ -21,7 +29,7 @@ pub struct NotifyError {
     pub channel: &'static str,
     pub message: String,
     #[source]
-    pub source: Option<crate::monitors::BoxError>,
+    pub source: Option<crate::error::BoxError>,
 }
 
 #[async_trait]
@@ -29,10 +37,10 @@ pub trait Notifier: Send + Sync {
     /// Channel name as stored with pending alerts: `email`, `slack`, `stdout`.
     fn channel(&self) -> &'static str;
 
-    async fn send(&self, digest: &render::Digest) -> Result<(), NotifyError>;
+    async fn send(&self, digest: &digest::Digest) -> Result<(), NotifyError>;
 
     /// Sends the status report (email: the full table; Slack: a summary).
-    async fn send_report(&self, report: &crate::report::Report) -> Result<(), NotifyError>;
+    async fn send_report(&self, report: &crate::domain::report::Report) -> Result<(), NotifyError>;
 
     /// Reachability and configuration, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, NotifyError>;

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_ses::types::{Body, Content, Destination, Message as SesMessage};
 
-use super::render::{email, Digest};
+use super::digest::Digest;
+use super::email::{email, report_email};
 use super::{Message, Notifier, NotifyError};
 use crate::config::EmailConfig;
 
@@ -21,7 +22,7 @@ impl SesNotifier {
         Self { client, config }
     }
 
-    fn error(message: String, source: Option<crate::monitors::BoxError>) -> NotifyError {
+    fn error(message: String, source: Option<crate::error::BoxError>) -> NotifyError {
         NotifyError {
             channel: "email",
             message,
@@ -48,8 +49,8 @@ impl Notifier for SesNotifier {
         self.send_message(&email(digest)).await
     }
 
-    async fn send_report(&self, report: &crate::report::Report) -> Result<(), NotifyError> {
-        self.send_message(&crate::report::email(report)).await
+    async fn send_report(&self, report: &crate::domain::report::Report) -> Result<(), NotifyError> {
+        self.send_message(&report_email(report)).await
     }
 
     async fn check(&self) -> Result<String, NotifyError> {

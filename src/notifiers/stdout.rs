@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::render::{email, Digest};
+use super::digest::Digest;
+use super::email::email;
+use super::table::table;
 use super::{Notifier, NotifyError};
 
 pub struct StdoutNotifier;
@@ -20,8 +22,8 @@ impl Notifier for StdoutNotifier {
         Ok(())
     }
 
-    async fn send_report(&self, report: &crate::report::Report) -> Result<(), NotifyError> {
-        eprintln!("{}", crate::report::table(report));
+    async fn send_report(&self, report: &crate::domain::report::Report) -> Result<(), NotifyError> {
+        eprintln!("{}", table(report));
         Ok(())
     }
 

@@ -56,7 +56,7 @@ pub enum StateError {
         location: String,
         message: String,
         #[source]
-        source: Option<crate::monitors::BoxError>,
+        source: Option<crate::error::BoxError>,
     },
 }
 

@@ -1,16 +1,13 @@
 //! One message model for a pass (`Digest`), built from its notices, that
-//! every channel renders: email (HTML table + text) here, Slack in
-//! `slack.rs`. Pure, so wording and escaping are unit- and snapshot-tested.
+//! every channel renders (`email.rs`, `slack_blocks.rs`). Pure, so wording
+//! is unit- and snapshot-tested apart from any channel.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{BaselineSummary, Change, ChangeKind, Notice, Severity, Source};
-
-use super::Message;
 
 /// One line of a message: who, what happened, what else to know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,22 +46,6 @@ pub struct Digest {
     pub high: usize,
     pub warnings: Vec<String>,
     pub groups: Vec<Group>,
-}
-
-/// Escapes text from sources (logins, user names, error text) for HTML.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Digest {
@@ -110,7 +91,7 @@ pub fn remediation(source: Source) -> &'static str {
     }
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -144,17 +125,12 @@ fn title_phrase(kind: ChangeKind, n: usize) -> String {
 }
 
 fn change_summary(c: &Change) -> String {
-    let mut s = c.kind.phrase().to_owned();
+    let phrase = c.kind.phrase();
     match (c.previous, c.current) {
-        (Some(p), Some(n)) if p != n => {
-            let _ = write!(s, " ({p} → {n})");
-        }
-        (None, Some(n)) => {
-            let _ = write!(s, " ({n})");
-        }
-        _ => {}
+        (Some(p), Some(n)) if p != n => format!("{phrase} ({p} → {n})"),
+        (None, Some(n)) => format!("{phrase} ({n})"),
+        _ => phrase.to_owned(),
     }
-    s
 }
 
 fn baseline_group(b: &BaselineSummary) -> Group {
@@ -281,213 +257,4 @@ pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
         warnings: warnings.to_vec(),
         groups,
     })
-}
-
-fn item_line(i: &Item) -> String {
-    let mut line = format!("{} — {}", i.subject, i.summary);
-    if i.admin {
-        line.push_str(" [admin]");
-    }
-    if let Some(d) = &i.detail {
-        let _ = write!(line, ": {d}");
-    }
-    if let Some(k) = i.kind {
-        let _ = write!(line, " [{k}]");
-    }
-    if i.delayed {
-        let _ = write!(
-            line,
-            " (delayed: detected {})",
-            i.since.format("%Y-%m-%d %H:%M UTC")
-        );
-    }
-    line
-}
-
-/// The email: subject, plain text and an HTML table per group.
-pub fn email(d: &Digest) -> Message {
-    let severity = match (d.critical, d.high) {
-        (0, 0) => String::new(),
-        (0, h) => format!(" ({h} high)"),
-        (c, 0) => format!(" ({c} critical)"),
-        (c, h) => format!(" ({c} critical, {h} high)"),
-    };
-    let subject = format!("[mfa-monitor] {}{severity}", d.title);
-    let mut text = String::new();
-    let mut html = format!(
-        "<html><body style=\"font-family:sans-serif\"><h2>{}</h2>",
-        escape_html(&d.title)
-    );
-    if !d.warnings.is_empty() {
-        text.push_str("Attention:\n");
-        html.push_str("<p><b>Attention:</b></p><ul>");
-        for w in &d.warnings {
-            let _ = writeln!(text, "  ! {w}");
-            let _ = write!(html, "<li>{}</li>", escape_html(w));
-        }
-        text.push('\n');
-        html.push_str("</ul>");
-    }
-    let mut last_source = None;
-    let mut advice = "";
-    for g in &d.groups {
-        if last_source != Some(g.source) {
-            if last_source.is_some() {
-                let _ = writeln!(text, "What to do: {advice}\n");
-                let _ = write!(html, "<p><i>What to do: {}</i></p>", escape_html(advice));
-            }
-            let _ = writeln!(text, "== {} ==", g.source.display_name());
-            let _ = write!(html, "<h3>{}</h3>", escape_html(g.source.display_name()));
-            last_source = Some(g.source);
-        }
-        advice = g.remediation;
-        let _ = writeln!(text, "{}:", g.heading);
-        let _ = write!(
-            html,
-            "<h4>{}</h4><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>What</th><th>Admin</th><th>Detail</th><th>Since</th></tr>",
-            escape_html(&g.heading)
-        );
-        for i in &g.items {
-            let _ = writeln!(text, "  - {}", item_line(i));
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-                escape_html(&i.subject),
-                escape_html(&i.summary),
-                i.kind
-                    .map(|k| format!(" <code>{k}</code>"))
-                    .unwrap_or_default(),
-                if i.admin { "yes" } else { "" },
-                escape_html(i.detail.as_deref().unwrap_or("")),
-                i.since.format("%Y-%m-%d %H:%M UTC"),
-                if i.delayed { " <b>(delayed)</b>" } else { "" },
-            );
-        }
-        html.push_str("</table>");
-        if g.omitted > 0 {
-            let more = format!(
-                "… and {} more: run `mfa-monitor report` for the full list.",
-                g.omitted
-            );
-            let _ = writeln!(text, "  {more}");
-            let _ = write!(html, "<p>{}</p>", escape_html(&more));
-        }
-    }
-    if last_source.is_some() {
-        let _ = writeln!(text, "What to do: {advice}");
-        let _ = write!(html, "<p><i>What to do: {}</i></p>", escape_html(advice));
-    }
-    html.push_str("</body></html>");
-    Message {
-        subject,
-        text,
-        html,
-    }
-}
-
-/// The email of a set of notices, for callers that need only that.
-pub fn render(notices: &[Notice], warnings: &[String]) -> Option<Message> {
-    digest(notices, warnings).map(|d| email(&d))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{MfaStatus, TargetKey};
-
-    pub(crate) fn change(name: &str, kind: ChangeKind, severity: Severity) -> Notice {
-        Notice::Change(Change {
-            target: TargetKey::new(Source::Aws, "123456789012"),
-            principal: Some(name.into()),
-            kind,
-            severity,
-            previous: Some(MfaStatus::Enabled),
-            current: Some(MfaStatus::Disabled),
-            admin: severity == Severity::Critical,
-            detail: None,
-            detected_at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
-        })
-    }
-
-    #[test]
-    fn nothing_to_say_renders_no_message_even_with_warnings() {
-        assert!(render(&[], &["ignored".into()]).is_none());
-    }
-
-    #[test]
-    fn the_subject_counts_what_happened_and_critical_comes_first() {
-        let m = render(
-            &[
-                change("bob", ChangeKind::MfaDisabled, Severity::High),
-                change("root", ChangeKind::MfaDisabled, Severity::Critical),
-            ],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            m.subject,
-            "[mfa-monitor] 2 accounts lost MFA (1 critical, 1 high)"
-        );
-        let crit = m.text.find("critical (1)").unwrap();
-        let high = m.text.find("high (1)").unwrap();
-        assert!(crit < high, "critical first:\n{}", m.text);
-        assert!(m
-            .text
-            .contains("aws:123456789012/bob — lost MFA (enabled → disabled) [mfa_disabled]"));
-        assert!(m.html.contains("aws:123456789012/root"));
-    }
-
-    #[test]
-    fn names_and_warnings_from_sources_are_escaped_in_html() {
-        let m = render(
-            &[change(
-                "<img src=x onerror=alert(1)>",
-                ChangeKind::MfaDisabled,
-                Severity::High,
-            )],
-            &["org <b>: token is not an owner".into()],
-        )
-        .unwrap();
-        assert!(m.html.contains("org &lt;b&gt;: token"), "{}", m.html);
-        assert!(
-            m.text.contains("! org <b>: token is not an owner"),
-            "{}",
-            m.text
-        );
-        assert!(!m.html.contains("<img"), "{}", m.html);
-        assert!(m.html.contains("&lt;img src=x onerror=alert(1)&gt;"));
-    }
-
-    #[test]
-    fn alerts_detected_before_the_cutoff_are_marked_delayed_and_counted_at_the_top() {
-        let old = change("bob", ChangeKind::MfaDisabled, Severity::High);
-        let mut new = change("carol", ChangeKind::MfaDisabled, Severity::High);
-        if let Notice::Change(c) = &mut new {
-            c.detected_at += chrono::Duration::hours(2);
-        }
-        let mut d = digest(&[old, new], &[]).unwrap();
-        d.mark_delayed(DateTime::from_timestamp(1_790_000_000 + 3600, 0).unwrap());
-        let m = email(&d);
-        assert!(
-            m.text.starts_with(
-                "Attention:\n  ! 1 alert is delayed: detected as early as 2026-09-21 "
-            ),
-            "{}",
-            m.text
-        );
-        assert!(
-            m.text.contains(
-                "bob — lost MFA (enabled → disabled) [mfa_disabled] (delayed: detected 2026-09-21 "
-            ),
-            "{}",
-            m.text
-        );
-        assert!(
-            !m.text
-                .contains("carol — lost MFA (enabled → disabled) [mfa_disabled] (delayed"),
-            "{}",
-            m.text
-        );
-        assert_eq!(m.html.matches("(delayed)").count(), 1, "{}", m.html);
-    }
 }

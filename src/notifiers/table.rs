@@ -1,0 +1,112 @@
+//! The status report as an aligned terminal table, grouped by source.
+
+use std::fmt::Write;
+
+use crate::domain::report::Report;
+
+/// An aligned table for the terminal, grouped by source.
+pub fn table(r: &Report) -> String {
+    let width = r
+        .rows
+        .iter()
+        .map(|row| row.principal.chars().count())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let mut out = String::new();
+    for (source, c) in &r.counts {
+        let _ = writeln!(
+            out,
+            "{}: {} principals, {} enabled, {} without MFA or weak, {} unknown, {} n/a, {} exempt",
+            source.display_name(),
+            c.principals,
+            c.enabled,
+            c.non_compliant,
+            c.unknown,
+            c.not_applicable,
+            c.exempt
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<25}  {:<5}  {:<20}  {:>6}",
+        "PRINCIPAL", "STATUS", "ADMIN", "LOGIN", "DAYS"
+    );
+    let mut last = None;
+    for row in &r.rows {
+        if last.is_some() && last != Some(row.source) {
+            out.push('\n');
+        }
+        last = Some(row.source);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<25}  {:<5}  {:<20}  {:>6}",
+            row.principal,
+            row.status_text(),
+            if row.admin { "yes" } else { "" },
+            row.login,
+            row.days_without_mfa
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        );
+    }
+    if r.rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "(no principal matches the filter; run `mfa-monitor run` first if the state is empty)"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::report::{
+        build,
+        fixtures::{now, sample},
+        Filter,
+    };
+    use crate::domain::{Exemptions, Source};
+
+    #[test]
+    fn exempt_principals_are_shown_as_exempt_not_hidden() {
+        let ex = Exemptions::parse("aws:123456789012/bob").unwrap();
+        let r = build(&sample(), &ex, Filter::Disabled, now());
+        let bob = r
+            .rows
+            .iter()
+            .find(|r| r.principal.ends_with("/bob"))
+            .unwrap();
+        assert!(bob.exempt);
+        assert!(table(&r).contains("disabled (exempt)"));
+        assert_eq!(r.counts[&Source::Aws].exempt, 1);
+    }
+
+    #[test]
+    fn the_terminal_table_is_aligned_for_a_mixed_set_of_sources() {
+        let t = table(&build(
+            &sample(),
+            &Exemptions::default(),
+            Filter::All,
+            now(),
+        ));
+        let header = t.lines().find(|l| l.starts_with("PRINCIPAL")).unwrap();
+        let status_col = header.find("STATUS").unwrap();
+        for line in t
+            .lines()
+            .filter(|l| l.starts_with("aws:") || l.starts_with("github:"))
+        {
+            assert_eq!(
+                line.find(|c: char| c.is_whitespace())
+                    .map(|i| i <= status_col),
+                Some(true),
+                "{line}"
+            );
+            let rest = &line[status_col..];
+            assert!(!rest.starts_with(' '), "status column misaligned: {line}");
+        }
+        assert!(t.contains("GitHub: 2 principals"), "{t}");
+    }
+}
