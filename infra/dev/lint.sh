@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the deployment templates offline: cfn-lint, sam validate --lint and
-# checkov. Installs what is missing (SAM CLI and checkov each in their own
-# virtual environment: their pinned dependencies conflict).
+# Checks the deployment templates offline: cfn-lint, the alarm checks of
+# check_alarm_topics.py, sam validate --lint and checkov. Installs what is
+# missing (SAM CLI and checkov each in their own virtual environment: their
+# pinned dependencies conflict).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venvs="${MFA_MONITOR_VENVS:-$HOME/.cache/mfa-monitor-venvs}"
@@ -19,6 +20,14 @@ tool() { # tool VENV PACKAGE: the venv's bin directory, created on first use
 command -v cfn-lint >/dev/null || python3 -m pip install --quiet cfn-lint
 echo "--- cfn-lint ${templates[*]}"
 cfn-lint "${templates[@]}"
+
+# Alarms that reach nobody pass every linter: an alarm topic under an AWS
+# managed key, a key policy without CloudWatch, a metric the function does not
+# publish, a log level that drops the metrics, an alarm the runbook omits.
+echo "--- alarm topics, metric names, log level, runbook rows (infra/dev/check_alarm_topics.py)"
+check_python=python3
+python3 -c 'import cfnlint.decode' 2>/dev/null || check_python="$(tool cfnlint cfn-lint cfn-lint)/python"
+"$check_python" infra/dev/check_alarm_topics.py --runbook infra/RUNBOOK.md "${templates[@]}"
 
 # Offline: a region and dummy credentials are all sam validate needs.
 echo "--- sam validate --lint"
