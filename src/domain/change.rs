@@ -130,6 +130,27 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change about a whole target (its source failing or reading again),
+    /// not one principal.
+    pub fn of_target(
+        key: &TargetKey,
+        kind: ChangeKind,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> Change {
+        Change {
+            target: key.clone(),
+            principal: None,
+            kind,
+            severity: super::policy::severity(kind, false),
+            previous: None,
+            current: None,
+            admin: false,
+            detail: Some(detail),
+            detected_at: now,
+        }
+    }
+
     pub fn principal_id(&self) -> Option<PrincipalId> {
         self.principal
             .as_ref()

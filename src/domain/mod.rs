@@ -3,6 +3,7 @@
 
 pub mod change;
 pub mod diff;
+pub mod health;
 pub mod policy;
 pub mod principal;
 pub mod report;

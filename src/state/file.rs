@@ -8,29 +8,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-
 use chrono::{DateTime, Utc};
 
-use super::{Health, Lease, OutboxEntry, StateError, StateStore, TargetCommit};
+use super::document::{Document, FORMAT};
+use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::TargetKey;
-
-const FORMAT: u32 = 1;
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Document {
-    format: u32,
-    /// Keyed by `SOURCE:TARGET`.
-    targets: BTreeMap<String, StoredTarget>,
-    #[serde(default)]
-    outbox: Vec<OutboxEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease: Option<Lease>,
-    /// Source health of failing targets, keyed by `SOURCE:TARGET`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    health: BTreeMap<String, Health>,
-}
 
 pub struct FileStore {
     path: PathBuf,
@@ -53,12 +36,7 @@ impl FileStore {
     fn read(&self) -> Result<Document, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Document {
-                    format: FORMAT,
-                    ..Document::default()
-                })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Document::default()),
             Err(e) => return Err(self.backend("read", e)),
         };
         let doc: Document = serde_json::from_slice(&bytes).map_err(|e| StateError::Malformed {
@@ -148,37 +126,7 @@ impl StateStore for FileStore {
     }
 
     async fn commit(&self, commit: TargetCommit) -> Result<u64, StateError> {
-        self.update(|doc| {
-            let name = commit.key.to_string();
-            let current = doc.targets.get(&name).map(|t| t.version);
-            if current != commit.expected_version {
-                return Err(StateError::Conflict {
-                    key: commit.key.clone(),
-                    expected: commit.expected_version,
-                });
-            }
-            let target = doc.targets.entry(name).or_insert_with(|| StoredTarget {
-                key: commit.key.clone(),
-                version: 0,
-                settings: Default::default(),
-                updated_at: commit.at,
-                principals: BTreeMap::new(),
-            });
-            for gone in &commit.deletes {
-                target.principals.remove(gone);
-            }
-            for record in commit.upserts {
-                target.principals.insert(record.name.clone(), record);
-            }
-            target.settings = commit.settings;
-            target.updated_at = commit.at;
-            target.version += 1;
-            let version = target.version;
-            if let Some(entry) = commit.outbox {
-                doc.outbox.push(entry);
-            }
-            Ok((version, true))
-        })
+        self.update(|doc| Ok((doc.commit(commit)?, true)))
     }
 
     async fn targets(&self) -> Result<Vec<StoredTarget>, StateError> {
@@ -186,47 +134,23 @@ impl StateStore for FileStore {
     }
 
     async fn pending(&self) -> Result<Vec<OutboxEntry>, StateError> {
-        let mut entries = self.read()?.outbox;
-        entries.retain(|e| !e.channels.is_empty());
-        entries.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(entries)
+        Ok(self.read()?.pending())
     }
 
     async fn acknowledge(&self, id: &str, channel: &str) -> Result<(), StateError> {
-        self.update(|doc| {
-            let before = doc.outbox.len();
-            let mut dirty = false;
-            for entry in doc.outbox.iter_mut().filter(|e| e.id == id) {
-                dirty |= entry.channels.remove(channel);
-            }
-            doc.outbox.retain(|e| !e.channels.is_empty());
-            Ok(((), dirty || doc.outbox.len() != before))
-        })
+        self.update(|doc| Ok(((), doc.acknowledge(id, channel))))
     }
 
     async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
         let now = Utc::now();
-        self.update(|doc| match &doc.lease {
-            Some(l) if l.holder != holder && l.until > now => Ok((false, false)),
-            _ => {
-                doc.lease = Some(Lease {
-                    holder: holder.to_owned(),
-                    until,
-                });
-                Ok((true, true))
-            }
+        self.update(|doc| {
+            let taken = doc.acquire_lease(holder, until, now);
+            Ok((taken, taken))
         })
     }
 
     async fn release_lease(&self, holder: &str) -> Result<(), StateError> {
-        self.update(|doc| {
-            if doc.lease.as_ref().is_some_and(|l| l.holder == holder) {
-                doc.lease = None;
-                Ok(((), true))
-            } else {
-                Ok(((), false))
-            }
-        })
+        self.update(|doc| Ok(((), doc.release_lease(holder))))
     }
 
     async fn health(&self) -> Result<BTreeMap<String, Health>, StateError> {
@@ -240,14 +164,7 @@ impl StateStore for FileStore {
         outbox: Option<OutboxEntry>,
     ) -> Result<(), StateError> {
         self.update(|doc| {
-            if health.is_healthy() {
-                doc.health.remove(&key.to_string());
-            } else {
-                doc.health.insert(key.to_string(), health.clone());
-            }
-            if let Some(entry) = outbox.filter(|e| !e.channels.is_empty()) {
-                doc.outbox.push(entry);
-            }
+            doc.record_health(key, health, outbox);
             Ok(((), true))
         })
     }

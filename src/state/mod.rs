@@ -1,8 +1,10 @@
 //! Where the last known state lives: DynamoDB in Lambda, a JSON file on a
 //! laptop. Both behave the same (tests/state_store.rs runs one suite on both).
 
+pub mod document;
 pub mod dynamodb;
 pub mod file;
+pub mod memory;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,11 +12,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::health::Health;
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::{Notice, PrincipalRecord, TargetKey, TargetSettings};
 
 /// Alerts recorded in the same commit as the state they describe, pending
-/// for each channel until that channel accepted them (DESIGN.md §3.5).
+/// for each channel until that channel accepted them (ARCHITECTURE.md §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// Unique per pass and target: `RUN_ID/TARGET`.
@@ -82,7 +85,7 @@ pub trait StateStore: Send + Sync {
     async fn acknowledge(&self, id: &str, channel: &str) -> Result<(), StateError>;
 
     /// Takes the one-pass-at-a-time lease for `holder` until `until`
-    /// (DESIGN.md §3.6). `false` when another holder's lease has not
+    /// (ARCHITECTURE.md §4). `false` when another holder's lease has not
     /// expired: that pass is running, this one must not. A crashed pass's
     /// lease simply expires.
     async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError>;
@@ -113,28 +116,4 @@ pub trait StateStore: Send + Sync {
 pub struct Lease {
     pub holder: String,
     pub until: DateTime<Utc>,
-}
-
-/// How a target's recent passes went: consecutive failures since the last
-/// complete read, and whether the channels were told.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    /// Passes in a row that could not read the target.
-    pub failures: u32,
-    /// When the first of those failures happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<DateTime<Utc>>,
-    /// The latest failure's cause.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// A `source_failed` alert went to the channels for this run of
-    /// failures; a recovery message follows when the target reads again.
-    #[serde(default)]
-    pub alerted: bool,
-}
-
-impl Health {
-    pub fn is_healthy(&self) -> bool {
-        self.failures == 0 && !self.alerted
-    }
 }

@@ -1,0 +1,81 @@
+//! Steps 2–4 of a pass for one complete target: diff against the stored
+//! state, then commit the new state together with the alerts it implies,
+//! conditional on the version read.
+
+use chrono::{DateTime, Utc};
+use tracing::{error, info, warn};
+
+use super::{Pass, TargetResult};
+use crate::domain::{diff, Notice, TargetSnapshot};
+use crate::state::{OutboxEntry, StateError, TargetCommit};
+
+impl Pass<'_> {
+    /// Diffs one complete snapshot and commits it. Returns the result and
+    /// the number of changes, or the result and the reason it failed.
+    pub(super) async fn apply(
+        &self,
+        snapshot: &TargetSnapshot,
+        dry_run: bool,
+        channels: &[&'static str],
+        now: DateTime<Utc>,
+        found: &mut Vec<Notice>,
+    ) -> Result<(TargetResult, usize), (TargetResult, String)> {
+        let key = &snapshot.key;
+        let stored = self.store.load(key).await.map_err(|e| {
+            error!(target = %key, error = %e, "state could not be read; target left untouched");
+            (TargetResult::Failed, e.to_string())
+        })?;
+        let outcome = diff(stored.as_ref(), snapshot, self.exemptions, now);
+        let result = if outcome.baseline {
+            TargetResult::Baseline
+        } else if outcome.writes_nothing() {
+            TargetResult::Unchanged
+        } else {
+            TargetResult::Changed
+        };
+        let change_count = outcome.changes().count();
+        for c in outcome.changes() {
+            info!(
+                target = %c.target,
+                principal = c.principal.as_deref().unwrap_or(""),
+                kind = %c.kind,
+                severity = %c.severity,
+                "change detected"
+            );
+        }
+        if outcome.writes_nothing() || dry_run {
+            found.extend(outcome.notices);
+            return Ok((result, change_count));
+        }
+        let outbox = (!outcome.notices.is_empty()).then(|| OutboxEntry {
+            id: format!("{}/{}", self.run_id, key),
+            created_at: now,
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+            notices: outcome.notices.clone(),
+        });
+        let commit = TargetCommit {
+            key: key.clone(),
+            expected_version: stored.as_ref().map(|s| s.version),
+            upserts: outcome.upserts,
+            deletes: outcome.deletes,
+            settings: outcome.settings,
+            outbox,
+            at: now,
+        };
+        match self.store.commit(commit).await {
+            Ok(version) => {
+                info!(target = %key, version, "state committed");
+                found.extend(outcome.notices);
+                Ok((result, change_count))
+            }
+            Err(e @ StateError::Conflict { .. }) => {
+                warn!(target = %key, error = %e, "another pass committed first; not alerting for this target");
+                Err((TargetResult::Conflict, e.to_string()))
+            }
+            Err(e) => {
+                error!(target = %key, error = %e, "state commit failed; changes will be found again next pass");
+                Err((TargetResult::Failed, e.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Step 6 of a pass: each channel sent one message with everything
+//! pending for it, and acknowledged only once it accepted it.
+
+use chrono::Utc;
+use tracing::{error, info, warn};
+
+use super::deadline::FINISH_MARGIN;
+use super::{ChannelOutcome, ChannelResult, Pass};
+use crate::domain::{Change, Notice};
+use crate::notifiers::digest;
+use crate::state::OutboxEntry;
+
+impl Pass<'_> {
+    /// Sends each channel everything pending for it, plus `unsaved`: alerts
+    /// that could not be stored pending and so go out now or never.
+    pub(super) async fn deliver(
+        &self,
+        unsaved: &[Change],
+        warnings: &[String],
+    ) -> Vec<ChannelOutcome> {
+        let fail_all = |text: String, notices: usize| {
+            self.notifiers
+                .iter()
+                .map(|n| ChannelOutcome {
+                    channel: n.channel().to_owned(),
+                    result: ChannelResult::Failed,
+                    notices,
+                    error: Some(text.clone()),
+                })
+                .collect::<Vec<_>>()
+        };
+        if self.deadline.remaining() < FINISH_MARGIN {
+            error!("the pass deadline came before delivery; pending alerts go out next pass");
+            return fail_all(
+                "not attempted: the pass deadline came first; alerts stay pending for the next pass"
+                    .into(),
+                unsaved.len(),
+            );
+        }
+        let pending = match self.store.pending().await {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "pending alerts could not be read");
+                return fail_all(e.to_string(), 0);
+            }
+        };
+        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
+        for entry in &pending {
+            for ch in entry
+                .channels
+                .iter()
+                .filter(|c| !configured.contains(&c.as_str()))
+            {
+                warn!(entry = %entry.id, channel = %ch, "alerts pending for a channel that is no longer configured");
+            }
+        }
+        let delayed_before = Utc::now()
+            - chrono::Duration::from_std(self.delayed_after).unwrap_or(chrono::Duration::MAX);
+        let mut outcomes = Vec::new();
+        for notifier in self.notifiers {
+            let channel = notifier.channel();
+            let mine: Vec<&OutboxEntry> = pending
+                .iter()
+                .filter(|e| e.channels.contains(channel))
+                .collect();
+            let mut notices: Vec<Notice> = mine
+                .iter()
+                .flat_map(|e| e.notices.iter().cloned())
+                .collect();
+            notices.extend(unsaved.iter().cloned().map(Notice::Change));
+            let Some(mut message) = digest::digest(&notices, warnings) else {
+                outcomes.push(ChannelOutcome {
+                    channel: channel.to_owned(),
+                    result: ChannelResult::NothingToSend,
+                    notices: 0,
+                    error: None,
+                });
+                continue;
+            };
+            message.mark_delayed(delayed_before);
+            match notifier.send(&message).await {
+                Ok(()) => {
+                    info!(channel, notices = notices.len(), "alert sent");
+                    let mut ack_error = None;
+                    for entry in &mine {
+                        if let Err(e) = self.store.acknowledge(&entry.id, channel).await {
+                            // The alert went out; at worst it is repeated.
+                            error!(channel, entry = %entry.id, error = %e, "sent alert could not be marked delivered");
+                            ack_error = Some(e.to_string());
+                        }
+                    }
+                    outcomes.push(ChannelOutcome {
+                        channel: channel.to_owned(),
+                        result: ChannelResult::Sent,
+                        notices: notices.len(),
+                        error: ack_error,
+                    });
+                }
+                Err(e) => {
+                    error!(channel, error = %e, "alert not delivered; kept pending for the next pass");
+                    outcomes.push(ChannelOutcome {
+                        channel: channel.to_owned(),
+                        result: ChannelResult::Failed,
+                        notices: notices.len(),
+                        error: Some(e.to_string()),
+                    });
+                }
+            }
+        }
+        outcomes
+    }
+}

@@ -1,0 +1,259 @@
+//! One pass (ARCHITECTURE.md §3): collect every target concurrently
+//! (`collect.rs`), diff each complete one against its stored state and
+//! commit the new state together with the alerts it implies, pending per
+//! channel (`apply.rs`), update each target's source health
+//! (`health.rs`), then deliver pending alerts to each channel and
+//! acknowledge what each channel accepted (`deliver.rs`).
+//!
+//! Committing before notifying is what makes "no alert lost, none twice"
+//! hold: a pass that crashes after its commit leaves the alerts pending for
+//! the next pass, and a pass that loses the commit race sends nothing.
+
+mod apply;
+mod collect;
+mod deadline;
+mod deliver;
+mod health;
+mod summary;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tracing::{error, warn};
+
+pub use deadline::Deadline;
+use deadline::FINISH_MARGIN;
+pub use summary::{ChannelOutcome, ChannelResult, RunSummary, TargetOutcome, TargetResult};
+
+use crate::domain::{Change, ChangeKind, Exemptions, Notice, Source, TargetKey};
+use crate::monitors::Monitor;
+use crate::notifiers::Notifier;
+use crate::state::StateStore;
+
+pub struct Pass<'a> {
+    pub monitors: &'a [Box<dyn Monitor>],
+    pub store: &'a dyn StateStore,
+    pub notifiers: &'a [Box<dyn Notifier>],
+    pub exemptions: &'a Exemptions,
+    pub target_timeout: Duration,
+    pub run_id: &'a str,
+    pub deadline: Deadline,
+    /// Failed passes in a row before a target's `source_failed` alert.
+    pub failure_threshold: u32,
+    /// Pending alerts older than this are marked delayed.
+    pub delayed_after: Duration,
+}
+
+impl Pass<'_> {
+    /// One pass under the store's lease (a dry run writes nothing and takes
+    /// none): a pass that finds the lease held logs and stops cleanly.
+    pub async fn run(&self, dry_run: bool) -> RunSummary {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        if dry_run {
+            return self.run_leased(true, started, started_at).await;
+        }
+        match self
+            .store
+            .acquire_lease(self.run_id, self.deadline.lease_until())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!(
+                    "another pass holds the lease; this one stops without collecting or alerting"
+                );
+                let mut s = self.empty_summary(false, started, started_at);
+                s.skipped = Some("another pass holds the lease".into());
+                return s;
+            }
+            Err(e) => {
+                error!(error = %e, "the pass lease could not be taken; nothing collected or sent");
+                let mut s = self.empty_summary(false, started, started_at);
+                s.error = Some(format!("state store unavailable: {e}"));
+                s.ok = false;
+                return s;
+            }
+        }
+        let summary = self.run_leased(false, started, started_at).await;
+        if let Err(e) = self.store.release_lease(self.run_id).await {
+            // It expires on its own; the next pass waits at most until then.
+            warn!(error = %e, "the pass lease could not be released");
+        }
+        summary
+    }
+
+    fn empty_summary(
+        &self,
+        dry_run: bool,
+        started: Instant,
+        started_at: DateTime<Utc>,
+    ) -> RunSummary {
+        RunSummary {
+            run_id: self.run_id.to_owned(),
+            ok: true,
+            dry_run,
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            targets: Vec::new(),
+            changes: BTreeMap::new(),
+            channels: Vec::new(),
+            would_send: Vec::new(),
+            skipped: None,
+            error: None,
+        }
+    }
+
+    async fn run_leased(
+        &self,
+        dry_run: bool,
+        started: Instant,
+        started_at: DateTime<Utc>,
+    ) -> RunSummary {
+        let channels: Vec<&'static str> = self.notifiers.iter().map(|n| n.channel()).collect();
+
+        let mut targets = Vec::new();
+        let mut failures: Vec<Change> = Vec::new();
+        let mut found: Vec<Notice> = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
+        // Per target, under the key it is configured by: whether it was read
+        // completely (`None`) or why not, for its source health.
+        let mut health_events: Vec<(TargetKey, Option<String>)> = Vec::new();
+
+        for collected in collect::collect_all(self).await {
+            let now = Utc::now();
+            let snapshot = match collected.result {
+                Ok(s) => s,
+                Err(e) => {
+                    let text = e.to_string();
+                    failures.push(Change::of_target(
+                        &collected.key,
+                        ChangeKind::SourceFailed,
+                        text.clone(),
+                        now,
+                    ));
+                    health_events.push((collected.key.clone(), Some(text.clone())));
+                    targets.push(TargetOutcome {
+                        target: collected.key.to_string(),
+                        source: collected.key.source,
+                        result: TargetResult::Failed,
+                        principals: 0,
+                        non_compliant: 0,
+                        changes: 0,
+                        collect_ms: collected.elapsed_ms,
+                        error: Some(text),
+                        warnings: Vec::new(),
+                    });
+                    continue;
+                }
+            };
+            let outcome = if !dry_run && self.deadline.remaining() < FINISH_MARGIN {
+                let text = "the pass deadline came before this target's state could be committed; it is read again next pass".to_owned();
+                error!(target = %snapshot.key, "{text}");
+                Err((TargetResult::Failed, text))
+            } else {
+                self.apply(&snapshot, dry_run, &channels, now, &mut found)
+                    .await
+            };
+            match &outcome {
+                Err((TargetResult::Failed, text)) => {
+                    failures.push(Change::of_target(
+                        &snapshot.key,
+                        ChangeKind::SourceFailed,
+                        text.clone(),
+                        now,
+                    ));
+                    health_events.push((collected.key.clone(), Some(text.clone())));
+                }
+                Err(_) => {}
+                Ok(_) => health_events.push((collected.key.clone(), None)),
+            }
+            let non_compliant = snapshot
+                .principals
+                .iter()
+                .filter(|p| p.status.is_non_compliant())
+                .count();
+            let (result, changes, error) = match outcome {
+                Ok((result, changes)) => (result, changes, None),
+                Err((result, text)) => (result, 0, Some(text)),
+            };
+            for w in &snapshot.warnings {
+                warn!(target = %snapshot.key, warning = %w, "listing is not exact");
+                warnings.push(format!("{}: {w}", snapshot.key));
+            }
+            targets.push(TargetOutcome {
+                target: snapshot.key.to_string(),
+                source: snapshot.key.source,
+                result,
+                principals: snapshot.principals.len(),
+                non_compliant,
+                changes,
+                collect_ms: collected.elapsed_ms,
+                error,
+                warnings: snapshot.warnings,
+            });
+        }
+
+        // Every failed read counts in the summary; the channels hear of a
+        // target only once it has failed `failure_threshold` passes in a row.
+        let mut changes: BTreeMap<Source, BTreeMap<ChangeKind, usize>> = BTreeMap::new();
+        for c in found
+            .iter()
+            .filter_map(|n| match n {
+                Notice::Change(c) => Some(c),
+                Notice::Baseline(_) => None,
+            })
+            .chain(&failures)
+        {
+            *changes
+                .entry(c.target.source)
+                .or_default()
+                .entry(c.kind)
+                .or_insert(0) += 1;
+        }
+
+        let lost_race = targets.iter().any(|t| t.result == TargetResult::Conflict);
+        let (channel_outcomes, would_send) = if dry_run {
+            let mut would = found;
+            let (raised, _) = self.health_notices(&health_events, &channels, true).await;
+            would.extend(raised.into_iter().map(Notice::Change));
+            (Vec::new(), would)
+        } else if lost_race {
+            // The pass that won is delivering the same pending alerts right
+            // now; delivering them here too would send them twice.
+            warn!("another pass committed first; leaving delivery to it");
+            (Vec::new(), Vec::new())
+        } else {
+            let (raised, unsaved) = self.health_notices(&health_events, &channels, false).await;
+            for c in &raised {
+                if c.kind == ChangeKind::SourceRecovered {
+                    *changes
+                        .entry(c.target.source)
+                        .or_default()
+                        .entry(c.kind)
+                        .or_insert(0) += 1;
+                }
+            }
+            (self.deliver(&unsaved, &warnings).await, Vec::new())
+        };
+
+        let mut summary = RunSummary {
+            run_id: self.run_id.to_owned(),
+            ok: true,
+            dry_run,
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            targets,
+            changes,
+            channels: channel_outcomes,
+            would_send,
+            skipped: None,
+            error: None,
+        };
+        summary.ok = !summary.failed();
+        summary
+    }
+}

@@ -1,0 +1,543 @@
+//! Unit tests of every branch of a pass, on the in-memory store with
+//! scripted monitors and channels. The emulator tests (tests/pass.rs,
+//! tests/delivery.rs, tests/faults.rs) prove the same promises end to end
+//! through the binary, moto and local servers; these prove each branch
+//! alone, fast.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::domain::report::Report;
+use crate::domain::{Attributes, MfaStatus, Observation, TargetSettings, TargetSnapshot};
+use crate::error::CheckItem;
+use crate::monitors::MonitorError;
+use crate::notifiers::digest::Digest;
+use crate::notifiers::NotifyError;
+use crate::state::memory::{Fault, MemoryStore, Operation};
+
+/// What a scripted target answers on one pass.
+#[derive(Clone)]
+enum Read {
+    Users(Vec<(&'static str, MfaStatus)>),
+    Fails(&'static str),
+    /// Answers only after this long (for the deadline).
+    Slow(Duration),
+}
+
+/// A monitor whose targets answer from a script, one entry per pass; the
+/// last entry repeats.
+struct ScriptedMonitor {
+    targets: BTreeMap<String, Mutex<VecDeque<Read>>>,
+}
+
+impl ScriptedMonitor {
+    fn new(script: &[(&str, Vec<Read>)]) -> Self {
+        Self {
+            targets: script
+                .iter()
+                .map(|(t, reads)| (t.to_string(), Mutex::new(reads.iter().cloned().collect())))
+                .collect(),
+        }
+    }
+}
+
+fn user(name: &str, status: MfaStatus) -> Observation {
+    Observation::new(
+        name,
+        status,
+        Attributes {
+            console_login: true,
+            ..Attributes::default()
+        },
+    )
+}
+
+#[async_trait]
+impl Monitor for ScriptedMonitor {
+    fn source(&self) -> Source {
+        Source::Github
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.targets.keys().cloned().collect()
+    }
+
+    async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
+        let read = {
+            let mut q = self.targets[target].lock().unwrap();
+            if q.len() > 1 {
+                q.pop_front().unwrap()
+            } else {
+                q.front().cloned().expect("a scripted read")
+            }
+        };
+        match read {
+            Read::Users(users) => Ok(TargetSnapshot {
+                key: TargetKey::new(Source::Github, target),
+                principals: users.iter().map(|(n, s)| user(n, *s)).collect(),
+                settings: TargetSettings {
+                    mfa_required: Some(true),
+                    root_mfa_enabled: None,
+                },
+                warnings: Vec::new(),
+            }),
+            Read::Fails(why) => Err(MonitorError::Malformed(why.into())),
+            Read::Slow(d) => {
+                tokio::time::sleep(d).await;
+                Err(MonitorError::Malformed("too slow to matter".into()))
+            }
+        }
+    }
+
+    async fn check(&self, target: &str) -> CheckItem {
+        CheckItem {
+            component: target.into(),
+            ok: true,
+            detail: String::new(),
+        }
+    }
+}
+
+/// A channel that records what it was sent and fails when told to.
+struct RecordingChannel {
+    name: &'static str,
+    fail_next: Mutex<usize>,
+    sent: Mutex<Vec<Digest>>,
+    attempts: Mutex<usize>,
+}
+
+impl RecordingChannel {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            fail_next: Mutex::new(0),
+            sent: Mutex::new(Vec::new()),
+            attempts: Mutex::new(0),
+        }
+    }
+
+    /// The next `times` sends are refused.
+    fn refuse_next(&self, times: usize) {
+        *self.fail_next.lock().unwrap() = times;
+    }
+
+    fn sent(&self) -> Vec<Digest> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    fn attempts(&self) -> usize {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingChannel {
+    fn channel(&self) -> &'static str {
+        self.name
+    }
+
+    async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
+        *self.attempts.lock().unwrap() += 1;
+        let mut fail = self.fail_next.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return Err(NotifyError {
+                channel: self.name,
+                message: "refused (scripted)".into(),
+                source: None,
+            });
+        }
+        self.sent.lock().unwrap().push(digest.clone());
+        Ok(())
+    }
+
+    async fn send_report(&self, _report: &Report) -> Result<(), NotifyError> {
+        unreachable!("a pass sends no report")
+    }
+
+    async fn check(&self) -> Result<String, NotifyError> {
+        Ok(String::new())
+    }
+}
+
+/// One app under test: monitors, store and channels built once, passes
+/// run against them with the settings a test overrides.
+struct Harness {
+    monitors: Vec<Box<dyn Monitor>>,
+    store: MemoryStore,
+    channels: Vec<std::sync::Arc<RecordingChannel>>,
+    threshold: u32,
+    delayed_after: Duration,
+    budget: Duration,
+    target_timeout: Duration,
+}
+
+/// Lets the harness keep a handle on each channel it gives the pass.
+struct Shared(std::sync::Arc<RecordingChannel>);
+
+#[async_trait]
+impl Notifier for Shared {
+    fn channel(&self) -> &'static str {
+        self.0.channel()
+    }
+    async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
+        self.0.send(digest).await
+    }
+    async fn send_report(&self, report: &Report) -> Result<(), NotifyError> {
+        self.0.send_report(report).await
+    }
+    async fn check(&self) -> Result<String, NotifyError> {
+        self.0.check().await
+    }
+}
+
+impl Harness {
+    fn new(script: &[(&str, Vec<Read>)], channels: Vec<RecordingChannel>) -> Self {
+        Self {
+            monitors: vec![Box::new(ScriptedMonitor::new(script))],
+            store: MemoryStore::new(),
+            channels: channels.into_iter().map(std::sync::Arc::new).collect(),
+            threshold: 3,
+            delayed_after: Duration::from_secs(30 * 60),
+            budget: Duration::from_secs(60),
+            target_timeout: Duration::from_secs(30),
+        }
+    }
+
+    async fn pass(&self, n: usize) -> RunSummary {
+        let notifiers: Vec<Box<dyn Notifier>> = self
+            .channels
+            .iter()
+            .map(|c| Box::new(Shared(c.clone())) as Box<dyn Notifier>)
+            .collect();
+        let exemptions = Exemptions::default();
+        let run_id = format!("run-{n}");
+        Pass {
+            monitors: &self.monitors,
+            store: &self.store,
+            notifiers: &notifiers,
+            exemptions: &exemptions,
+            target_timeout: self.target_timeout,
+            run_id: &run_id,
+            deadline: Deadline::after(self.budget),
+            failure_threshold: self.threshold,
+            delayed_after: self.delayed_after,
+        }
+        .run(false)
+        .await
+    }
+
+    fn channel(&self, i: usize) -> &RecordingChannel {
+        &self.channels[i]
+    }
+}
+
+fn kinds(d: &Digest) -> Vec<ChangeKind> {
+    d.groups
+        .iter()
+        .flat_map(|g| g.items.iter().filter_map(|i| i.kind))
+        .collect()
+}
+
+fn result_of(s: &RunSummary, target: &str) -> TargetResult {
+    s.targets
+        .iter()
+        .find(|t| t.target == format!("github:{target}"))
+        .unwrap_or_else(|| panic!("no outcome for {target}: {:?}", s.targets))
+        .result
+}
+
+const ALICE_ON: (&str, MfaStatus) = ("alice", MfaStatus::Enabled);
+const ALICE_OFF: (&str, MfaStatus) = ("alice", MfaStatus::Disabled);
+const BOB_ON: (&str, MfaStatus) = ("bob", MfaStatus::Enabled);
+
+#[tokio::test]
+async fn a_first_pass_records_a_baseline_and_sends_one_summary() {
+    let h = Harness::new(
+        &[("acme", vec![Read::Users(vec![ALICE_OFF, BOB_ON])])],
+        vec![RecordingChannel::new("email")],
+    );
+    let s = h.pass(1).await;
+    assert!(s.ok, "{s:?}");
+    assert_eq!(result_of(&s, "acme"), TargetResult::Baseline);
+    let sent = h.channel(0).sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]
+            .title
+            .contains("baseline of 1 target with 1 without MFA"),
+        "{}",
+        sent[0].title
+    );
+    assert!(
+        kinds(&sent[0]).is_empty(),
+        "a baseline is a summary, not alerts"
+    );
+    let doc = h.store.snapshot();
+    assert_eq!(doc.targets["github:acme"].principals.len(), 2);
+    assert!(doc.pending().is_empty(), "delivered and acknowledged");
+}
+
+#[tokio::test]
+async fn a_pass_with_no_change_sends_nothing_and_commits_nothing() {
+    let h = Harness::new(
+        &[("acme", vec![Read::Users(vec![ALICE_ON, BOB_ON])])],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    let commits = h.store.calls(Operation::Commit);
+    let s = h.pass(2).await;
+    assert_eq!(result_of(&s, "acme"), TargetResult::Unchanged);
+    assert_eq!(h.store.calls(Operation::Commit), commits, "no write");
+    assert_eq!(h.channel(0).attempts(), 1, "only the baseline was sent");
+    assert_eq!(s.channels[0].result, ChannelResult::NothingToSend);
+}
+
+#[tokio::test]
+async fn a_principal_losing_mfa_is_one_alert_once() {
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![
+                Read::Users(vec![ALICE_ON, BOB_ON]),
+                Read::Users(vec![ALICE_OFF, BOB_ON]),
+            ],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    let s = h.pass(2).await;
+    assert_eq!(result_of(&s, "acme"), TargetResult::Changed);
+    assert_eq!(s.changes[&Source::Github][&ChangeKind::MfaDisabled], 1);
+    let sent = h.channel(0).sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(kinds(&sent[1]), [ChangeKind::MfaDisabled]);
+    h.pass(3).await;
+    assert_eq!(h.channel(0).sent().len(), 2, "not sent again");
+}
+
+#[tokio::test]
+async fn a_target_failing_below_the_threshold_is_counted_but_not_alerted_and_its_state_is_untouched(
+) {
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![
+                Read::Users(vec![ALICE_ON]),
+                Read::Fails("HTTP 502"),
+                Read::Fails("HTTP 502"),
+            ],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    let before = h.store.snapshot().targets["github:acme"].clone();
+    for n in 2..=3 {
+        let s = h.pass(n).await;
+        assert!(!s.ok);
+        assert_eq!(result_of(&s, "acme"), TargetResult::Failed);
+        assert_eq!(s.changes[&Source::Github][&ChangeKind::SourceFailed], 1);
+    }
+    assert_eq!(h.channel(0).sent().len(), 1, "only the baseline");
+    let doc = h.store.snapshot();
+    assert_eq!(doc.targets["github:acme"], before);
+    assert_eq!(doc.health["github:acme"].failures, 2);
+}
+
+#[tokio::test]
+async fn a_target_failing_at_the_threshold_alerts_once_and_its_recovery_once() {
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![
+                Read::Users(vec![ALICE_ON]),
+                Read::Fails("HTTP 502"),
+                Read::Fails("HTTP 502"),
+                Read::Fails("HTTP 502"),
+                Read::Fails("HTTP 502"),
+                Read::Users(vec![ALICE_ON]),
+            ],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    for n in 1..=5 {
+        h.pass(n).await;
+    }
+    let sent = h.channel(0).sent();
+    assert_eq!(
+        sent.len(),
+        2,
+        "baseline, then one source_failed at the third failure"
+    );
+    assert_eq!(kinds(&sent[1]), [ChangeKind::SourceFailed]);
+    let s = h.pass(6).await;
+    assert!(s.ok);
+    assert_eq!(s.changes[&Source::Github][&ChangeKind::SourceRecovered], 1);
+    let sent = h.channel(0).sent();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(kinds(&sent[2]), [ChangeKind::SourceRecovered]);
+    assert!(
+        h.store.snapshot().health.is_empty(),
+        "healthy again, no record"
+    );
+}
+
+#[tokio::test]
+async fn a_channel_failing_keeps_the_alert_pending_and_the_next_pass_sends_it_once() {
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![Read::Users(vec![ALICE_ON]), Read::Users(vec![ALICE_OFF])],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    h.channel(0).refuse_next(1);
+    let s = h.pass(2).await;
+    assert!(!s.ok, "a channel failed");
+    assert_eq!(s.channels[0].result, ChannelResult::Failed);
+    assert_eq!(h.store.snapshot().pending().len(), 1);
+    let s = h.pass(3).await;
+    assert_eq!(s.channels[0].result, ChannelResult::Sent);
+    let sent = h.channel(0).sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(kinds(&sent[1]), [ChangeKind::MfaDisabled]);
+    assert!(h.store.snapshot().pending().is_empty());
+    h.pass(4).await;
+    assert_eq!(h.channel(0).sent().len(), 2, "not twice");
+}
+
+#[tokio::test]
+async fn one_channel_failing_does_not_hold_back_or_repeat_the_other() {
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![Read::Users(vec![ALICE_ON]), Read::Users(vec![ALICE_OFF])],
+        )],
+        vec![
+            RecordingChannel::new("email"),
+            RecordingChannel::new("slack"),
+        ],
+    );
+    h.pass(1).await;
+    h.channel(0).refuse_next(1);
+    h.pass(2).await;
+    assert_eq!(h.channel(1).sent().len(), 2, "slack got the change at once");
+    assert_eq!(h.channel(0).sent().len(), 1, "email only the baseline");
+    h.pass(3).await;
+    assert_eq!(
+        h.channel(0).sent().len(),
+        2,
+        "email gets it on the next pass"
+    );
+    assert_eq!(h.channel(1).sent().len(), 2, "slack is not sent it again");
+    assert_eq!(kinds(&h.channel(0).sent()[1]), [ChangeKind::MfaDisabled]);
+}
+
+#[tokio::test]
+async fn a_pass_that_loses_the_commit_race_stays_silent() {
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![Read::Users(vec![ALICE_ON]), Read::Users(vec![ALICE_OFF])],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    h.store.fail_next(Operation::Commit, Fault::Conflict, 1);
+    let s = h.pass(2).await;
+    assert_eq!(result_of(&s, "acme"), TargetResult::Conflict);
+    assert!(s.channels.is_empty(), "delivery is left to the winner");
+    assert_eq!(h.channel(0).attempts(), 1, "only the baseline");
+    assert!(h.store.snapshot().pending().is_empty(), "nothing committed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_cuts_a_slow_target_and_the_rest_is_still_committed() {
+    let mut h = Harness::new(
+        &[
+            ("acme", vec![Read::Users(vec![ALICE_OFF])]),
+            ("slowco", vec![Read::Slow(Duration::from_secs(600))]),
+        ],
+        vec![RecordingChannel::new("email")],
+    );
+    h.budget = Duration::from_secs(30);
+    h.target_timeout = Duration::from_secs(120);
+    let s = h.pass(1).await;
+    assert_eq!(result_of(&s, "slowco"), TargetResult::Failed);
+    let slow = s
+        .targets
+        .iter()
+        .find(|t| t.target == "github:slowco")
+        .unwrap();
+    assert!(
+        slow.error
+            .as_deref()
+            .unwrap()
+            .contains("before the pass deadline"),
+        "{slow:?}"
+    );
+    assert_eq!(result_of(&s, "acme"), TargetResult::Baseline);
+    assert_eq!(h.channel(0).sent().len(), 1, "acme's baseline went out");
+    assert!(h.store.snapshot().targets.contains_key("github:acme"));
+    assert!(!h.store.snapshot().targets.contains_key("github:slowco"));
+}
+
+#[tokio::test]
+async fn an_alert_older_than_the_delay_is_marked_delayed_when_it_finally_goes_out() {
+    let mut h = Harness::new(
+        &[(
+            "acme",
+            vec![Read::Users(vec![ALICE_ON]), Read::Users(vec![ALICE_OFF])],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    h.channel(0).refuse_next(1);
+    h.pass(2).await;
+    h.delayed_after = Duration::ZERO;
+    h.pass(3).await;
+    let late = &h.channel(0).sent()[1];
+    assert!(late.groups.iter().flat_map(|g| &g.items).all(|i| i.delayed));
+    assert!(
+        late.warnings[0].contains("1 alert is delayed"),
+        "{:?}",
+        late.warnings
+    );
+}
+
+#[tokio::test]
+async fn a_pass_finding_the_lease_held_collects_nothing_and_sends_nothing() {
+    let h = Harness::new(
+        &[("acme", vec![Read::Users(vec![ALICE_ON])])],
+        vec![RecordingChannel::new("email")],
+    );
+    use crate::state::StateStore as _;
+    assert!(h
+        .store
+        .acquire_lease("someone-else", Utc::now() + chrono::Duration::minutes(5))
+        .await
+        .unwrap());
+    let s = h.pass(1).await;
+    assert!(s.skipped.is_some());
+    assert!(s.targets.is_empty());
+    assert_eq!(h.channel(0).attempts(), 0);
+    assert_eq!(h.store.calls(Operation::Load), 0);
+}
+
+#[tokio::test]
+async fn a_state_store_that_cannot_be_read_fails_the_target_and_keeps_nothing_half_done() {
+    let h = Harness::new(
+        &[("acme", vec![Read::Users(vec![ALICE_ON])])],
+        vec![RecordingChannel::new("email")],
+    );
+    h.store.fail_next(Operation::Load, Fault::Backend, 1);
+    let s = h.pass(1).await;
+    assert_eq!(result_of(&s, "acme"), TargetResult::Failed);
+    assert!(h.store.snapshot().targets.is_empty());
+    assert_eq!(h.store.calls(Operation::Commit), 0);
+}

@@ -1,0 +1,141 @@
+//! The whole state as one value: what the state file holds and what the
+//! in-memory store keeps. Both stores apply the same rules through these
+//! methods, so they cannot drift apart (tests/state_store.rs runs one suite
+//! on the file and DynamoDB stores; the pass unit tests run on memory).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Health, Lease, OutboxEntry, StateError, TargetCommit};
+use crate::domain::snapshot::StoredTarget;
+use crate::domain::TargetKey;
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Document {
+    pub format: u32,
+    /// Keyed by `SOURCE:TARGET`.
+    pub targets: BTreeMap<String, StoredTarget>,
+    #[serde(default)]
+    pub outbox: Vec<OutboxEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// Source health of failing targets, keyed by `SOURCE:TARGET`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub health: BTreeMap<String, Health>,
+}
+
+impl Default for Document {
+    fn default() -> Self {
+        Self {
+            format: FORMAT,
+            targets: BTreeMap::new(),
+            outbox: Vec::new(),
+            lease: None,
+            health: BTreeMap::new(),
+        }
+    }
+}
+
+impl Document {
+    /// Applies a commit if the target's version is still the one read;
+    /// returns the new version.
+    pub fn commit(&mut self, commit: TargetCommit) -> Result<u64, StateError> {
+        let name = commit.key.to_string();
+        let current = self.targets.get(&name).map(|t| t.version);
+        if current != commit.expected_version {
+            return Err(StateError::Conflict {
+                key: commit.key.clone(),
+                expected: commit.expected_version,
+            });
+        }
+        let target = self.targets.entry(name).or_insert_with(|| StoredTarget {
+            key: commit.key.clone(),
+            version: 0,
+            settings: Default::default(),
+            updated_at: commit.at,
+            principals: BTreeMap::new(),
+        });
+        for gone in &commit.deletes {
+            target.principals.remove(gone);
+        }
+        for record in commit.upserts {
+            target.principals.insert(record.name.clone(), record);
+        }
+        target.settings = commit.settings;
+        target.updated_at = commit.at;
+        target.version += 1;
+        let version = target.version;
+        if let Some(entry) = commit.outbox {
+            self.outbox.push(entry);
+        }
+        Ok(version)
+    }
+
+    /// Entries still pending for at least one channel, oldest first.
+    pub fn pending(&self) -> Vec<OutboxEntry> {
+        let mut entries: Vec<OutboxEntry> = self
+            .outbox
+            .iter()
+            .filter(|e| !e.channels.is_empty())
+            .cloned()
+            .collect();
+        entries.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        entries
+    }
+
+    /// Records `channel`'s acceptance of entry `id`; returns whether
+    /// anything changed.
+    pub fn acknowledge(&mut self, id: &str, channel: &str) -> bool {
+        let before = self.outbox.len();
+        let mut dirty = false;
+        for entry in self.outbox.iter_mut().filter(|e| e.id == id) {
+            dirty |= entry.channels.remove(channel);
+        }
+        self.outbox.retain(|e| !e.channels.is_empty());
+        dirty || self.outbox.len() != before
+    }
+
+    /// Takes the lease unless another holder's has not expired at `now`.
+    pub fn acquire_lease(
+        &mut self,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        match &self.lease {
+            Some(l) if l.holder != holder && l.until > now => false,
+            _ => {
+                self.lease = Some(Lease {
+                    holder: holder.to_owned(),
+                    until,
+                });
+                true
+            }
+        }
+    }
+
+    /// Gives the lease back if `holder` still has it; returns whether it did.
+    pub fn release_lease(&mut self, holder: &str) -> bool {
+        if self.lease.as_ref().is_some_and(|l| l.holder == holder) {
+            self.lease = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn record_health(&mut self, key: &TargetKey, health: &Health, outbox: Option<OutboxEntry>) {
+        if health.is_healthy() {
+            self.health.remove(&key.to_string());
+        } else {
+            self.health.insert(key.to_string(), health.clone());
+        }
+        if let Some(entry) = outbox.filter(|e| !e.channels.is_empty()) {
+            self.outbox.push(entry);
+        }
+    }
+}
