@@ -59,7 +59,7 @@ impl App {
             let token = resolve_secret(&gh.token, &secrets).await?;
             monitors.push(Box::new(GithubMonitor::new(
                 http.clone(),
-                &gh.api_url,
+                gh.api_url.as_str(),
                 token,
                 gh.orgs.clone(),
             )?));
@@ -73,7 +73,7 @@ impl App {
             let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, key_variable)?;
             monitors.push(Box::new(SnowflakeMonitor::new(
                 http.clone(),
-                &sf.api_url,
+                sf.api_url.as_str(),
                 &sf.account,
                 auth,
                 sf.role.clone(),
@@ -89,10 +89,9 @@ impl App {
         }
         if let Some(var) = &config.slack {
             let url = resolve_secret(var, &secrets).await?;
-            let u = secrecy::ExposeSecret::expose_secret(&url);
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                return Err(ConfigError::new(var.variable, "not an http(s) webhook URL"));
-            }
+            crate::config::values::http_url(secrecy::ExposeSecret::expose_secret(&url)).map_err(
+                |why| ConfigError::new(var.variable, format!("not an http(s) webhook URL ({why})")),
+            )?;
             notifiers.push(Box::new(SlackNotifier::new(http.clone(), url)));
         }
         if notifiers.is_empty() {

@@ -13,3 +13,4 @@ pub mod notifiers;
 pub mod run;
 pub mod secrets;
 pub mod state;
+pub mod text;

@@ -1,7 +1,12 @@
 //! The email channel against moto's SES: what is sent can be read back.
 mod common;
 
+use mfa_monitor::config::values::EmailAddress;
 use mfa_monitor::config::EmailConfig;
+
+fn addr(a: &str) -> EmailAddress {
+    EmailAddress::parse("ALERT_EMAIL_TO", a).unwrap()
+}
 use mfa_monitor::notifiers::ses::SesNotifier;
 use mfa_monitor::notifiers::{Message, Notifier};
 
@@ -24,8 +29,8 @@ async fn a_message_is_delivered_with_its_subject_and_body() {
     let ses = SesNotifier::new(
         common::ses_client(&cfg),
         EmailConfig {
-            from: from.clone(),
-            to: vec![to.clone()],
+            from: addr(&from),
+            to: vec![addr(&to)],
         },
     );
     ses.send_message(&message("one")).await.unwrap();
@@ -48,8 +53,8 @@ async fn an_unverified_sender_is_an_error_naming_alert_email_from() {
     let ses = SesNotifier::new(
         common::ses_client(&cfg),
         EmailConfig {
-            from: "nobody@unverified.example.com".into(),
-            to: vec![to.clone()],
+            from: addr("nobody@unverified.example.com"),
+            to: vec![addr(&to)],
         },
     );
     let err = ses.send_message(&message("x")).await.unwrap_err();
@@ -66,8 +71,8 @@ async fn check_reports_a_verified_sender() {
     let ses = SesNotifier::new(
         common::ses_client(&cfg),
         EmailConfig {
-            from: from.clone(),
-            to: vec![to],
+            from: addr(&from),
+            to: vec![addr(&to)],
         },
     );
     let detail = ses.check().await.unwrap();
@@ -85,8 +90,8 @@ async fn sixty_recipients_all_receive_the_message_in_batches_of_fifty() {
     let ses = SesNotifier::new(
         common::ses_client(&cfg),
         EmailConfig {
-            from,
-            to: to.clone(),
+            from: addr(&from),
+            to: to.iter().map(|a| addr(a)).collect(),
         },
     );
     ses.send_message(&message("many")).await.unwrap();

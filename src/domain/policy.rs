@@ -12,9 +12,7 @@ impl Exemptions {
     /// Parses the comma-separated list; a malformed id is an error rather
     /// than silently exempting nobody.
     pub fn parse(list: &str) -> Result<Self, ParseIdError> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        crate::text::comma_list(list)
             .map(str::parse)
             .collect::<Result<BTreeSet<_>, _>>()
             .map(Exemptions)

@@ -71,11 +71,11 @@ impl SesNotifier {
             .build();
         for recipients in self.config.to.chunks(MAX_RECIPIENTS) {
             let destination = Destination::builder()
-                .set_to_addresses(Some(recipients.to_vec()))
+                .set_to_addresses(Some(recipients.iter().map(|a| a.to_string()).collect()))
                 .build();
             self.client
                 .send_email()
-                .source(&self.config.from)
+                .source(self.config.from.as_str())
                 .destination(destination)
                 .message(ses_message.clone())
                 .send()
@@ -97,7 +97,7 @@ impl SesNotifier {
         let out = self
             .client
             .get_identity_verification_attributes()
-            .identities(&self.config.from)
+            .identities(self.config.from.as_str())
             .send()
             .await
             .map_err(|e| {
@@ -111,7 +111,7 @@ impl SesNotifier {
             })?;
         let status = out
             .verification_attributes
-            .get(&self.config.from)
+            .get(self.config.from.as_str())
             .map(|a| a.verification_status.as_str().to_owned());
         match status.as_deref() {
             Some("Success") => Ok(format!(

@@ -1,12 +1,24 @@
-//! Configuration from environment variables (DESIGN.md §4, contract).
+//! Configuration from environment variables (ARCHITECTURE.md §5, contract).
 //! Parsing is pure over a lookup function so every rule is unit-tested;
 //! secrets are only *referenced* here and resolved once by `secrets`.
+//! Sources (`sources.rs`), channels (`channels.rs`), secret variables
+//! (`secret.rs`) and typed values (`values.rs`) each parse their own part.
+
+mod channels;
+mod secret;
+mod sources;
+pub mod values;
+
+pub use channels::EmailConfig;
+pub use secret::{secret_var, SecretSource, SecretVar};
+pub use sources::{AwsAccount, GithubConfig, SnowflakeConfig, DEFAULT_GITHUB_API_URL};
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::Exemptions;
+use values::positive;
 
 pub const DEFAULT_STATE_FILE: &str = "./mfa-monitor-state.json";
 const DEFAULT_TARGET_TIMEOUT_SECS: u64 = 120;
@@ -30,30 +42,6 @@ impl ConfigError {
     }
 }
 
-/// Where a secret comes from. The value itself is never shown by `Debug`.
-#[derive(Clone)]
-pub enum SecretSource {
-    Value(secrecy::SecretString),
-    SecretsManager(String),
-}
-
-/// A secret variable `X`, given as `X` or `X_SECRET_ID`.
-#[derive(Clone)]
-pub struct SecretVar {
-    pub variable: &'static str,
-    pub id_variable: &'static str,
-    pub source: SecretSource,
-}
-
-impl fmt::Debug for SecretVar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            SecretSource::Value(_) => write!(f, "{}=<redacted>", self.variable),
-            SecretSource::SecretsManager(id) => write!(f, "{}={id}", self.id_variable),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateLocation {
     Table(String),
@@ -67,77 +55,6 @@ impl fmt::Display for StateLocation {
             StateLocation::File(p) => write!(f, "file {}", p.display()),
         }
     }
-}
-
-/// One entry of `AWS_IAM_ACCOUNTS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AwsAccount {
-    /// The credentials the program runs with.
-    SelfAccount,
-    /// A role to assume; the account id is the ARN's fifth field.
-    Role { arn: String, account_id: String },
-}
-
-impl AwsAccount {
-    pub fn label(&self) -> &str {
-        match self {
-            AwsAccount::SelfAccount => "self",
-            AwsAccount::Role { arn, .. } => arn,
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, ConfigError> {
-        if s == "self" {
-            return Ok(AwsAccount::SelfAccount);
-        }
-        let fields: Vec<&str> = s.splitn(6, ':').collect();
-        match fields.as_slice() {
-            ["arn", _partition, "iam", "", account, resource]
-                if account.len() == 12
-                    && account.bytes().all(|b| b.is_ascii_digit())
-                    && resource.starts_with("role/") =>
-            {
-                Ok(AwsAccount::Role {
-                    arn: s.to_owned(),
-                    account_id: (*account).to_owned(),
-                })
-            }
-            _ => Err(ConfigError::new(
-                "AWS_IAM_ACCOUNTS",
-                format!(
-                    "`{s}` is neither `self` nor a role ARN (arn:aws:iam::123456789012:role/NAME)"
-                ),
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct EmailConfig {
-    pub from: String,
-    pub to: Vec<String>,
-}
-
-pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
-
-#[derive(Debug, Clone)]
-pub struct GithubConfig {
-    pub orgs: Vec<String>,
-    pub token: SecretVar,
-    /// `https://api.github.com`, or `https://HOST/api/v3` for GitHub
-    /// Enterprise Server; no trailing slash.
-    pub api_url: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct SnowflakeConfig {
-    /// As configured (`ORG-ACCOUNT`, or a legacy locator).
-    pub account: String,
-    pub user: String,
-    pub private_key: SecretVar,
-    pub role: Option<String>,
-    pub warehouse: Option<String>,
-    pub api_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -160,24 +77,6 @@ pub struct Config {
     /// The CLI pass's whole time budget (`MFA_PASS_BUDGET_SECONDS`); in
     /// Lambda the invocation deadline rules instead.
     pub pass_budget: Option<Duration>,
-}
-
-/// An optional positive whole number.
-fn positive(
-    get: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    what: &str,
-) -> Result<Option<u64>, ConfigError> {
-    match get(variable) {
-        None => Ok(None),
-        Some(s) => match s.trim().parse::<u64>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(ConfigError::new(
-                variable,
-                format!("`{s}` is not a positive {what}"),
-            )),
-        },
-    }
 }
 
 impl Config {
@@ -208,102 +107,9 @@ impl Config {
             )),
         };
 
-        let aws_iam_accounts = match get("AWS_IAM_ACCOUNTS") {
-            None => Vec::new(),
-            Some(list) => {
-                let mut accounts = Vec::new();
-                for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let account = AwsAccount::parse(item)?;
-                    if !accounts.contains(&account) {
-                        accounts.push(account);
-                    }
-                }
-                accounts
-            }
-        };
-        let github = match get("GITHUB_ORGS") {
-            None => None,
-            Some(list) => {
-                let mut orgs: Vec<String> = Vec::new();
-                for org in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if !org
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                    {
-                        return Err(ConfigError::new(
-                            "GITHUB_ORGS",
-                            format!("`{org}` is not an organization login"),
-                        ));
-                    }
-                    if !orgs.iter().any(|o| o.eq_ignore_ascii_case(org)) {
-                        orgs.push(org.to_owned());
-                    }
-                }
-                let token = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", &lookup)?.ok_or_else(|| {
-                    ConfigError::new("GITHUB_TOKEN", "GITHUB_ORGS is set but neither GITHUB_TOKEN nor GITHUB_TOKEN_SECRET_ID is")
-                })?;
-                let api_url =
-                    get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned());
-                if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-                    return Err(ConfigError::new(
-                        "GITHUB_API_URL",
-                        format!("`{api_url}` is not an http(s) URL (e.g. https://github.example.com/api/v3)"),
-                    ));
-                }
-                (!orgs.is_empty()).then(|| GithubConfig {
-                    orgs,
-                    token,
-                    api_url: api_url.trim_end_matches('/').to_owned(),
-                })
-            }
-        };
-        let snowflake = match get("SNOWFLAKE_ACCOUNT") {
-            None => None,
-            Some(account) => {
-                if !account
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                {
-                    return Err(ConfigError::new(
-                        "SNOWFLAKE_ACCOUNT",
-                        format!("`{account}` is not an account identifier (ORG-ACCOUNT)"),
-                    ));
-                }
-                let user = get("SNOWFLAKE_USER").ok_or_else(|| {
-                    ConfigError::new(
-                        "SNOWFLAKE_USER",
-                        "SNOWFLAKE_ACCOUNT is set but SNOWFLAKE_USER is not",
-                    )
-                })?;
-                let private_key = secret_var("SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PRIVATE_KEY_SECRET_ID", &lookup)?
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            "SNOWFLAKE_PRIVATE_KEY",
-                            "SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PRIVATE_KEY nor SNOWFLAKE_PRIVATE_KEY_SECRET_ID is",
-                        )
-                    })?;
-                let api_url = get("SNOWFLAKE_API_URL").unwrap_or_else(|| {
-                    format!(
-                        "https://{}.snowflakecomputing.com",
-                        account.to_ascii_lowercase().replace('_', "-")
-                    )
-                });
-                if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-                    return Err(ConfigError::new(
-                        "SNOWFLAKE_API_URL",
-                        format!("`{api_url}` is not an http(s) URL"),
-                    ));
-                }
-                Some(SnowflakeConfig {
-                    account,
-                    user,
-                    private_key,
-                    role: get("SNOWFLAKE_ROLE"),
-                    warehouse: get("SNOWFLAKE_WAREHOUSE"),
-                    api_url,
-                })
-            }
-        };
+        let aws_iam_accounts = sources::aws_accounts(get("AWS_IAM_ACCOUNTS"))?;
+        let github = sources::github(&get, &lookup)?;
+        let snowflake = sources::snowflake(&get, &lookup)?;
         if aws_iam_accounts.is_empty() && github.is_none() && snowflake.is_none() {
             return Err(ConfigError::new(
                 "AWS_IAM_ACCOUNTS",
@@ -311,44 +117,8 @@ impl Config {
             ));
         }
 
-        let email = match (get("ALERT_EMAIL_FROM"), get("ALERT_EMAIL_TO")) {
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "ALERT_EMAIL_TO",
-                    "ALERT_EMAIL_FROM is set but no recipient is",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "ALERT_EMAIL_FROM",
-                    "ALERT_EMAIL_TO is set but no sender is",
-                ))
-            }
-            (Some(from), Some(to)) => {
-                let to: Vec<String> = to
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                for addr in std::iter::once(&from).chain(&to) {
-                    if !looks_like_email(addr) {
-                        let variable = if *addr == from {
-                            "ALERT_EMAIL_FROM"
-                        } else {
-                            "ALERT_EMAIL_TO"
-                        };
-                        return Err(ConfigError::new(
-                            variable,
-                            format!("`{addr}` is not an email address"),
-                        ));
-                    }
-                }
-                Some(EmailConfig { from, to })
-            }
-        };
-        let slack = secret_var("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL_SECRET_ID", &lookup)?;
+        let email = channels::email(&get)?;
+        let slack = channels::slack(&lookup)?;
         if lambda && email.is_none() && slack.is_none() {
             return Err(ConfigError::new(
                 "ALERT_EMAIL_TO",
@@ -359,18 +129,10 @@ impl Config {
         let exemptions = Exemptions::parse(&get("MFA_EXEMPT").unwrap_or_default())
             .map_err(|e| ConfigError::new("MFA_EXEMPT", e.to_string()))?;
 
-        let target_timeout = match get("MFA_TARGET_TIMEOUT_SECONDS") {
-            None => Duration::from_secs(DEFAULT_TARGET_TIMEOUT_SECS),
-            Some(s) => match s.parse::<u64>() {
-                Ok(n) if n > 0 => Duration::from_secs(n),
-                _ => {
-                    return Err(ConfigError::new(
-                        "MFA_TARGET_TIMEOUT_SECONDS",
-                        format!("`{s}` is not a positive number of seconds"),
-                    ))
-                }
-            },
-        };
+        let target_timeout = Duration::from_secs(
+            positive(&get, "MFA_TARGET_TIMEOUT_SECONDS", "number of seconds")?
+                .unwrap_or(DEFAULT_TARGET_TIMEOUT_SECS),
+        );
 
         let source_failure_threshold =
             positive(&get, "MFA_SOURCE_FAILURE_THRESHOLD", "number of passes")?
@@ -412,36 +174,6 @@ impl Config {
             names.push("stdout");
         }
         names
-    }
-}
-
-fn looks_like_email(s: &str) -> bool {
-    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
-}
-
-/// Reads secret `X` as `X` or `X_SECRET_ID`; both set is ambiguous.
-pub fn secret_var(
-    variable: &'static str,
-    id_variable: &'static str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Option<SecretVar>, ConfigError> {
-    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
-    match (get(variable), get(id_variable)) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
-            variable,
-            format!("set either {variable} or {id_variable}, not both"),
-        )),
-        (Some(value), None) => Ok(Some(SecretVar {
-            variable,
-            id_variable,
-            source: SecretSource::Value(value.into()),
-        })),
-        (None, Some(id)) => Ok(Some(SecretVar {
-            variable,
-            id_variable,
-            source: SecretSource::SecretsManager(id.trim().to_owned()),
-        })),
-        (None, None) => Ok(None),
     }
 }
 

@@ -1,0 +1,177 @@
+//! The sources' configuration: AWS accounts, GitHub organizations, the
+//! Snowflake account — each parsed from its variables, naming the one at
+//! fault.
+
+use super::secret::{secret_var, SecretVar};
+use super::values::ServiceUrl;
+use super::ConfigError;
+use crate::text::comma_list;
+
+/// One entry of `AWS_IAM_ACCOUNTS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsAccount {
+    /// The credentials the program runs with.
+    SelfAccount,
+    /// A role to assume; the account id is the ARN's fifth field.
+    Role { arn: String, account_id: String },
+}
+
+impl AwsAccount {
+    pub fn label(&self) -> &str {
+        match self {
+            AwsAccount::SelfAccount => "self",
+            AwsAccount::Role { arn, .. } => arn,
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, ConfigError> {
+        if s == "self" {
+            return Ok(AwsAccount::SelfAccount);
+        }
+        let fields: Vec<&str> = s.splitn(6, ':').collect();
+        match fields.as_slice() {
+            ["arn", _partition, "iam", "", account, resource]
+                if account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.starts_with("role/") =>
+            {
+                Ok(AwsAccount::Role {
+                    arn: s.to_owned(),
+                    account_id: (*account).to_owned(),
+                })
+            }
+            _ => Err(ConfigError::new(
+                "AWS_IAM_ACCOUNTS",
+                format!(
+                    "`{s}` is neither `self` nor a role ARN (arn:aws:iam::123456789012:role/NAME)"
+                ),
+            )),
+        }
+    }
+}
+
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    pub orgs: Vec<String>,
+    pub token: SecretVar,
+    /// `https://api.github.com`, or `https://HOST/api/v3` for GitHub
+    /// Enterprise Server; no trailing slash.
+    pub api_url: ServiceUrl,
+}
+
+#[derive(Debug, Clone)]
+pub struct SnowflakeConfig {
+    /// As configured (`ORG-ACCOUNT`, or a legacy locator).
+    pub account: String,
+    pub user: String,
+    pub private_key: SecretVar,
+    pub role: Option<String>,
+    pub warehouse: Option<String>,
+    pub api_url: ServiceUrl,
+}
+
+/// `AWS_IAM_ACCOUNTS`: each account once, in the order given.
+pub fn aws_accounts(list: Option<String>) -> Result<Vec<AwsAccount>, ConfigError> {
+    let mut accounts = Vec::new();
+    for item in comma_list(list.as_deref().unwrap_or_default()) {
+        let account = AwsAccount::parse(item)?;
+        if !accounts.contains(&account) {
+            accounts.push(account);
+        }
+    }
+    Ok(accounts)
+}
+
+/// `GITHUB_ORGS` with its token and API URL; `None` when no org is named.
+pub fn github(
+    get: &impl Fn(&str) -> Option<String>,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<GithubConfig>, ConfigError> {
+    let Some(list) = get("GITHUB_ORGS") else {
+        return Ok(None);
+    };
+    let mut orgs: Vec<String> = Vec::new();
+    for org in comma_list(&list) {
+        if !org
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(
+                "GITHUB_ORGS",
+                format!("`{org}` is not an organization login"),
+            ));
+        }
+        if !orgs.iter().any(|o| o.eq_ignore_ascii_case(org)) {
+            orgs.push(org.to_owned());
+        }
+    }
+    let token = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", lookup)?.ok_or_else(|| {
+        ConfigError::new(
+            "GITHUB_TOKEN",
+            "GITHUB_ORGS is set but neither GITHUB_TOKEN nor GITHUB_TOKEN_SECRET_ID is",
+        )
+    })?;
+    let api_url = ServiceUrl::parse(
+        "GITHUB_API_URL",
+        &get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned()),
+        " (e.g. https://github.example.com/api/v3)",
+    )?;
+    Ok((!orgs.is_empty()).then_some(GithubConfig {
+        orgs,
+        token,
+        api_url,
+    }))
+}
+
+/// `SNOWFLAKE_ACCOUNT` with its user, key and API URL.
+pub fn snowflake(
+    get: &impl Fn(&str) -> Option<String>,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<SnowflakeConfig>, ConfigError> {
+    let Some(account) = get("SNOWFLAKE_ACCOUNT") else {
+        return Ok(None);
+    };
+    if !account
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(ConfigError::new(
+            "SNOWFLAKE_ACCOUNT",
+            format!("`{account}` is not an account identifier (ORG-ACCOUNT)"),
+        ));
+    }
+    let user = get("SNOWFLAKE_USER").ok_or_else(|| {
+        ConfigError::new(
+            "SNOWFLAKE_USER",
+            "SNOWFLAKE_ACCOUNT is set but SNOWFLAKE_USER is not",
+        )
+    })?;
+    let private_key = secret_var(
+        "SNOWFLAKE_PRIVATE_KEY",
+        "SNOWFLAKE_PRIVATE_KEY_SECRET_ID",
+        lookup,
+    )?
+    .ok_or_else(|| {
+        ConfigError::new(
+            "SNOWFLAKE_PRIVATE_KEY",
+            "SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PRIVATE_KEY nor SNOWFLAKE_PRIVATE_KEY_SECRET_ID is",
+        )
+    })?;
+    let api_url = get("SNOWFLAKE_API_URL").unwrap_or_else(|| {
+        format!(
+            "https://{}.snowflakecomputing.com",
+            account.to_ascii_lowercase().replace('_', "-")
+        )
+    });
+    let api_url = ServiceUrl::parse("SNOWFLAKE_API_URL", &api_url, "")?;
+    Ok(Some(SnowflakeConfig {
+        account,
+        user,
+        private_key,
+        role: get("SNOWFLAKE_ROLE"),
+        warehouse: get("SNOWFLAKE_WAREHOUSE"),
+        api_url,
+    }))
+}

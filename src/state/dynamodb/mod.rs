@@ -1,0 +1,174 @@
+//! The state store of the Lambda: one DynamoDB table (ARCHITECTURE.md §4).
+//!
+//! Table layout: partition key `target` (S), sort key `principal` (S),
+//! on-demand capacity (`create_table` here; the SAM template declares the
+//! same).
+//!
+//! | item      | `target`        | `principal`                  | other attributes |
+//! |-----------|-----------------|------------------------------|------------------|
+//! | principal | `SOURCE:TARGET` | the principal's name         | `status` (S, contract name), `attributes` (S, JSON), `first_seen`, `status_since` (S, RFC 3339) |
+//! | meta      | `SOURCE:TARGET` | `#meta`                      | `version` (N), `settings` (S, JSON), `updated_at` (S, RFC 3339) |
+//! | outbox    | `#outbox`       | `CREATED_AT#ENTRY_ID#CHUNK`  | `entry` (S), `created_at` (S), `chunk`, `chunks` (N), `channels` (SS, still pending), `notices` (S, one piece of the JSON array) |
+//! | health    | `#health`       | `SOURCE:TARGET`              | `health` (S, JSON: failures in a row, since, last error, alerted); only while failing |
+//! | lease     | `#lease`        | `#lease`                     | `holder`, `until` (S), `expires_at` (N, the table's TTL attribute) |
+//!
+//! Sort keys starting with `#` are reserved for the store: a principal whose
+//! name itself starts with `#` is stored under `#` + its name (`##x` is `#x`).
+//!
+//! An outbox entry's notices are one JSON array cut into pieces of at most
+//! [`DEFAULT_OUTBOX_CHUNK_BYTES`], so that no item nears DynamoDB's 400 KB
+//! limit; the entry is the concatenation of its chunks in `chunk` order.
+//!
+//! Every read is strongly consistent: a pass must diff against what the
+//! previous pass committed, not against a stale replica.
+
+mod batch;
+mod codec;
+mod commit;
+mod health;
+mod lease;
+mod outbox;
+mod read;
+mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use schema::{backend, s, Item};
+pub use schema::{
+    create_table, DEFAULT_OUTBOX_CHUNK_BYTES, EXPIRES_AT, HEALTH, LEASE, META, OUTBOX,
+    PARTITION_KEY, SORT_KEY,
+};
+
+use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
+use crate::domain::snapshot::StoredTarget;
+use crate::domain::TargetKey;
+
+pub struct DynamoDbStore {
+    pub(super) client: Client,
+    pub(super) table: String,
+    pub(super) outbox_chunk_bytes: usize,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            outbox_chunk_bytes: DEFAULT_OUTBOX_CHUNK_BYTES,
+        }
+    }
+
+    /// Cuts outbox entries into pieces of at most `bytes` (at least 1 KiB)
+    /// instead of [`DEFAULT_OUTBOX_CHUNK_BYTES`]. Tests use it to reach the
+    /// many-chunk paths without megabytes of notices.
+    pub fn with_outbox_chunk_bytes(mut self, bytes: usize) -> Self {
+        self.outbox_chunk_bytes = bytes.max(1024);
+        self
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(super) fn backend<E>(&self, operation: &'static str, err: E) -> StateError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        backend(&self.table, operation, err)
+    }
+
+    pub(super) fn malformed(
+        &self,
+        partition: &str,
+        sort: Option<&str>,
+        reason: impl Into<String>,
+    ) -> StateError {
+        let location = match sort {
+            Some(s) => format!("{} target={partition} principal={s}", self.table),
+            None => format!("{} target={partition}", self.table),
+        };
+        StateError::Malformed {
+            location,
+            reason: reason.into(),
+        }
+    }
+
+    pub(super) fn key(&self, partition: &str, sort: &str) -> Item {
+        HashMap::from([
+            (PARTITION_KEY.to_owned(), s(partition)),
+            (SORT_KEY.to_owned(), s(sort)),
+        ])
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoDbStore {
+    fn location(&self) -> String {
+        format!("DynamoDB table {}", self.table)
+    }
+
+    async fn load(&self, key: &TargetKey) -> Result<Option<StoredTarget>, StateError> {
+        self.load_target(key).await
+    }
+
+    async fn commit(&self, commit: TargetCommit) -> Result<u64, StateError> {
+        self.commit_target(commit).await
+    }
+
+    async fn targets(&self) -> Result<Vec<StoredTarget>, StateError> {
+        self.scan_targets().await
+    }
+
+    async fn pending(&self) -> Result<Vec<OutboxEntry>, StateError> {
+        self.read_outbox().await
+    }
+
+    async fn acknowledge(&self, id: &str, channel: &str) -> Result<(), StateError> {
+        self.acknowledge_entry(id, channel).await
+    }
+
+    async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
+        self.take_lease(holder, until).await
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), StateError> {
+        self.give_back_lease(holder).await
+    }
+
+    async fn health(&self) -> Result<BTreeMap<String, Health>, StateError> {
+        self.read_health().await
+    }
+
+    async fn record_health(
+        &self,
+        key: &TargetKey,
+        health: &Health,
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError> {
+        self.write_health(key, health, outbox).await
+    }
+
+    async fn check(&self) -> Result<String, StateError> {
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.backend("dynamodb:DescribeTable", e))?;
+        let status = out
+            .table
+            .as_ref()
+            .and_then(|t| t.table_status.as_ref())
+            .map_or("status unknown", |s| s.as_str());
+        let items = out.table.as_ref().and_then(|t| t.item_count).unwrap_or(0);
+        Ok(format!(
+            "table {} ({status}, {items} items approx)",
+            self.table
+        ))
+    }
+}

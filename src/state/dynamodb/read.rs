@@ -1,0 +1,170 @@
+//! Reads: a partition page by page (strongly consistent), BatchGetItem with
+//! retries, one target, and every target for `status` and reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+
+use super::codec::Assembly;
+use super::schema::*;
+use super::DynamoDbStore;
+use crate::domain::snapshot::StoredTarget;
+use crate::domain::TargetKey;
+use crate::state::StateError;
+
+impl DynamoDbStore {
+    /// Every item of one partition, following `LastEvaluatedKey`; with
+    /// `keys_only`, just the keys and an outbox item's `entry`.
+    pub(super) async fn query_partition(
+        &self,
+        partition: &str,
+        keys_only: bool,
+    ) -> Result<Vec<Item>, StateError> {
+        let mut items = Vec::new();
+        self.query_pages(partition, keys_only, |page| {
+            items.extend(page);
+            Ok(())
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Every page of a partition, each handed to `each` as it arrives: a
+    /// 100k-principal target is parsed page by page instead of held whole
+    /// as raw items.
+    pub(super) async fn query_pages<F>(
+        &self,
+        partition: &str,
+        keys_only: bool,
+        mut each: F,
+    ) -> Result<(), StateError>
+    where
+        F: FnMut(Vec<Item>) -> Result<(), StateError> + Send,
+    {
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_values(":pk", s(partition))
+                .set_exclusive_start_key(start.take());
+            if keys_only {
+                req = req
+                    .projection_expression("#pk, #sk, #entry")
+                    .expression_attribute_names("#sk", SORT_KEY)
+                    .expression_attribute_names("#entry", "entry");
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| self.backend("dynamodb:Query", e))?;
+            each(out.items.unwrap_or_default())?;
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Strongly consistent BatchGetItem of the given sort keys of one
+    /// partition, retrying unprocessed keys.
+    pub(super) async fn batch_get(
+        &self,
+        partition: &str,
+        sorts: BTreeSet<String>,
+    ) -> Result<Vec<Item>, StateError> {
+        let keys: Vec<Item> = sorts.iter().map(|sk| self.key(partition, sk)).collect();
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut request = built(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build(),
+            );
+            let mut attempt = 0;
+            loop {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| self.backend("dynamodb:BatchGetItem", e))?;
+                if let Some(mut r) = out.responses {
+                    found.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        attempt += 1;
+                        if attempt >= BATCH_ATTEMPTS {
+                            return Err(self.unprocessed("dynamodb:BatchGetItem", rest.keys.len()));
+                        }
+                        tokio::time::sleep(backoff(attempt)).await;
+                        request = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn load_target(
+        &self,
+        key: &TargetKey,
+    ) -> Result<Option<StoredTarget>, StateError> {
+        let partition = key.to_string();
+        let mut target = Assembly::default();
+        self.query_pages(&partition, false, |page| {
+            self.absorb(&partition, &mut target, page)
+        })
+        .await?;
+        self.finish(key, target)
+    }
+
+    pub(super) async fn scan_targets(&self) -> Result<Vec<StoredTarget>, StateError> {
+        // An operator command: a full Scan, following LastEvaluatedKey.
+        let mut partitions: BTreeMap<String, Assembly> = BTreeMap::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("#pk <> :outbox AND #pk <> :lease AND #pk <> :health")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_values(":outbox", s(OUTBOX))
+                .expression_attribute_values(":lease", s(LEASE))
+                .expression_attribute_values(":health", s(HEALTH))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.backend("dynamodb:Scan", e))?;
+            for item in out.items.unwrap_or_default() {
+                let partition = str_attr(&item, PARTITION_KEY)
+                    .map_err(|r| self.malformed("?", None, r))?
+                    .to_owned();
+                let into = partitions.entry(partition.clone()).or_default();
+                self.absorb(&partition, into, std::iter::once(item))?;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let mut targets = Vec::new();
+        for (partition, assembly) in partitions {
+            let key: TargetKey = partition.parse().map_err(|e| {
+                self.malformed(&partition, None, format!("not a SOURCE:TARGET key: {e}"))
+            })?;
+            targets.extend(self.finish(&key, assembly)?);
+        }
+        Ok(targets)
+    }
+}
