@@ -22,6 +22,9 @@ fn find<'a>(s: &'a TargetSnapshot, name: &str) -> &'a Observation {
 
 #[tokio::test]
 async fn every_user_gets_a_status_from_devices_and_console_access() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = common::unique_account();
     let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
     common::seed_user(&iam, "alice", true).await;
@@ -52,6 +55,9 @@ async fn every_user_gets_a_status_from_devices_and_console_access() {
 
 #[tokio::test]
 async fn administrator_access_directly_or_through_a_group_makes_an_admin() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = common::unique_account();
     let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
     for u in ["direct", "grouped", "plain"] {
@@ -90,6 +96,9 @@ async fn administrator_access_directly_or_through_a_group_makes_an_admin() {
 
 #[tokio::test]
 async fn a_user_created_after_the_report_and_a_device_removed_since_are_read_live() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = common::unique_account();
     let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
     common::seed_user(&iam, "early", true).await;
@@ -109,6 +118,9 @@ async fn a_user_created_after_the_report_and_a_device_removed_since_are_read_liv
 
 #[tokio::test]
 async fn a_role_account_is_read_through_sts_assume_role_under_its_account_id() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = common::unique_account();
     let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
     common::seed_user(&iam, "mallory", false).await;
@@ -136,6 +148,9 @@ async fn a_role_account_is_read_through_sts_assume_role_under_its_account_id() {
 
 #[tokio::test]
 async fn an_unreachable_endpoint_is_an_error_not_an_empty_account() {
+    if common::skip_without_moto() {
+        return;
+    }
     let base = common::base_config().await;
     let broken = base
         .into_builder()

@@ -77,6 +77,9 @@ fn ses_error(code: &str, message: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_failing_on_one_pass_gets_the_alert_once_on_the_next_and_slack_is_not_resent() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     common::seed_user(&world.iam, "kate", false).await;
     let slack = slack_ok().await;
@@ -126,6 +129,9 @@ async fn email_failing_on_one_pass_gets_the_alert_once_on_the_next_and_slack_is_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_failing_three_passes_in_a_row_is_alerted_once_and_its_recovery_once() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     common::seed_user(&world.iam, "liam", true).await;
     let env = world.file_env().await;
@@ -191,6 +197,9 @@ fn throttled(target: &str, times: u32) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_throttling_and_unprocessed_items_are_retried_and_the_pass_completes() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     for i in 0..30 {
         common::seed_user(&world.iam, &format!("user{i:02}"), i % 3 == 0).await;
@@ -235,6 +244,9 @@ async fn dynamodb_throttling_and_unprocessed_items_are_retried_and_the_pass_comp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_throttling_beyond_the_retries_fails_the_pass_cleanly_and_the_next_alerts_once() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     common::seed_user(&world.iam, "mona", false).await;
     let env = world.table_env().await;
@@ -300,6 +312,9 @@ async fn after_the_lease(env: &[(String, String)], lapses: Instant) -> (i32, Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_committing_but_before_the_email_went_out_the_next_pass_sends_it_once() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     common::seed_user(&world.iam, "nina", false).await;
     let env = world.table_env().await;
@@ -339,6 +354,9 @@ async fn killed_after_committing_but_before_the_email_went_out_the_next_pass_sen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_email_went_out_but_before_it_was_recorded_the_next_pass_repeats_it_once()
 {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     common::seed_user(&world.iam, "omar", false).await;
     let env = world.table_env().await;
@@ -370,6 +388,9 @@ async fn killed_after_the_email_went_out_but_before_it_was_recorded_the_next_pas
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_while_collecting_nothing_is_committed_or_sent_and_the_next_pass_alerts_once() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     common::seed_user(&world.iam, "pia", false).await;
     let env = world.table_env().await;
@@ -406,6 +427,9 @@ fn aws_throttling(namespace: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_of_sts_secrets_manager_and_ses_is_retried_and_the_alert_goes_out_once() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     common::seed_user(&world.iam, "quinn", false).await;
     let sm = aws_sdk_secretsmanager::Client::new(&world.cfg);

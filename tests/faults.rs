@@ -405,6 +405,9 @@ macro_rules! matrix {
                 $(
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $name() {
+                        if super::common::skip_without_moto() {
+                            return;
+                        }
                         super::row(super::Source::$source, super::Fault::$fault).await
                     }
                 )*

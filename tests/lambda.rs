@@ -95,6 +95,9 @@ async fn invoke(
 
 #[tokio::test]
 async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = common::Scenario::new().await;
     let (account, to) = (&world.account, &world.to);
     common::seed_user(&world.iam, "heidi", false).await;
@@ -156,6 +159,9 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
 
 #[tokio::test]
 async fn a_configuration_error_is_reported_as_a_lambda_error_naming_the_variable() {
+    if common::skip_without_moto() {
+        return;
+    }
     let server = runtime_api(&serde_json::json!({}), "req-2").await;
     let env = vec![
         ("AWS_IAM_ACCOUNTS".to_owned(), "self".to_owned()),
@@ -175,6 +181,9 @@ async fn a_configuration_error_is_reported_as_a_lambda_error_naming_the_variable
 
 #[tokio::test]
 async fn a_report_event_mails_the_status_report_and_returns_its_counts() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = common::Scenario::new().await;
     let (account, to) = (&world.account, &world.to);
     common::seed_user(&world.iam, "ivy", false).await;
@@ -210,6 +219,9 @@ async fn a_report_event_mails_the_status_report_and_returns_its_counts() {
 
 #[tokio::test]
 async fn near_its_deadline_a_pass_fails_the_slow_target_and_still_commits_the_rest() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = common::Scenario::new().await;
     common::seed_user(&world.iam, "ivan", false).await;
     let github = MockServer::start().await;

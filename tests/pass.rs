@@ -15,6 +15,9 @@ fn env_with(base: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, S
 
 #[tokio::test]
 async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     let (account, iam, to, state) = (&world.account, &world.iam, &world.to, world.state_file());
     seed_user(iam, "alice", true).await;
@@ -79,6 +82,9 @@ async fn a_baseline_then_one_email_for_the_user_who_lost_mfa_then_silence() {
 
 #[tokio::test]
 async fn a_dry_run_neither_notifies_nor_commits() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     let (to, state) = (&world.to, world.state_file());
     seed_user(&world.iam, "dave", false).await;
@@ -94,6 +100,9 @@ async fn a_dry_run_neither_notifies_nor_commits() {
 
 #[tokio::test]
 async fn an_unreachable_iam_endpoint_is_source_failed_with_exit_1_and_state_untouched() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = unique_account();
     let cfg = account_config(&account).await;
     seed_user(&aws_sdk_iam::Client::new(&cfg), "erin", false).await;
@@ -137,6 +146,9 @@ async fn an_unreachable_iam_endpoint_is_source_failed_with_exit_1_and_state_unto
 
 #[tokio::test]
 async fn a_malformed_state_file_is_a_clear_error_and_is_not_overwritten() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = unique_account();
     let cfg = account_config(&account).await;
     seed_user(&aws_sdk_iam::Client::new(&cfg), "frank", false).await;
@@ -166,6 +178,9 @@ async fn a_malformed_state_file_is_a_clear_error_and_is_not_overwritten() {
 
 #[tokio::test]
 async fn bad_configuration_exits_2_naming_the_variable() {
+    if common::skip_without_moto() {
+        return;
+    }
     let ran = run_binary(
         &["run"],
         &[("AWS_IAM_ACCOUNTS".into(), "arn:aws:iam::1:role/x".into())],
@@ -180,6 +195,9 @@ async fn bad_configuration_exits_2_naming_the_variable() {
 
 #[tokio::test]
 async fn an_assumed_role_account_is_monitored_under_its_own_account_id() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = unique_account();
     let cfg = account_config(&account).await;
     seed_user(&aws_sdk_iam::Client::new(&cfg), "grace", false).await;
@@ -209,6 +227,9 @@ async fn an_assumed_role_account_is_monitored_under_its_own_account_id() {
 
 #[tokio::test]
 async fn two_overlapping_passes_on_one_table_send_one_email_between_them() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = Scenario::new().await;
     let (account, iam, to) = (&world.account, &world.iam, &world.to);
     seed_user(iam, "ivan", true).await;

@@ -280,6 +280,9 @@ async fn a_rejected_post_names_the_variable_and_never_the_url() {
 
 #[tokio::test]
 async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_not_resent() {
+    if common::skip_without_moto() {
+        return;
+    }
     let world = common::Scenario::new().await;
     let (account, to) = (&world.account, &world.to);
     common::seed_user(&world.iam, "kate", false).await;
@@ -341,6 +344,9 @@ async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_
 
 #[tokio::test]
 async fn the_report_is_printed_filtered_and_mailed_as_an_html_table_and_posted_to_slack() {
+    if common::skip_without_moto() {
+        return;
+    }
     let account = common::unique_account();
     let cfg = common::account_config(&account).await;
     let iam = aws_sdk_iam::Client::new(&cfg);

@@ -15,4 +15,4 @@ pub use diff::{diff, DiffOutcome};
 pub use policy::Exemptions;
 pub use principal::{PrincipalId, Source, TargetKey};
 pub use snapshot::{Observation, PrincipalRecord, TargetSettings, TargetSnapshot};
-pub use status::{Attributes, MfaStatus};
+pub use status::{AccountKind, Attributes, MfaDevice, MfaStatus};

@@ -105,8 +105,8 @@ pub fn build(
             let login = if p.attributes.console_login {
                 p.attributes
                     .kind
-                    .clone()
-                    .unwrap_or_else(|| "console".into())
+                    .as_ref()
+                    .map_or_else(|| "console".into(), |k| k.to_string())
             } else {
                 "none".into()
             };

@@ -64,7 +64,7 @@ pub struct Attributes {
     /// Source-specific account type (Snowflake `PERSON`/`SERVICE`, GitHub
     /// `outside_collaborator`), when the source has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<AccountKind>,
     /// An MFA bypass is currently open (Snowflake `MINS_TO_BYPASS_MFA`).
     #[serde(default)]
     pub bypass_active: bool,
@@ -72,7 +72,146 @@ pub struct Attributes {
     /// renamed login is not read as a removal plus a new account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_id: Option<String>,
-    /// What the status rests on, e.g. MFA device kinds (`virtual`, `u2f`).
+    /// What the status rests on: the MFA device kinds the source listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mfa_devices: Vec<String>,
+    pub mfa_devices: Vec<MfaDevice>,
+}
+
+/// The kind of account a source says a principal is, stored and shown by
+/// its lower-case name; a kind a source adds later is kept as it reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum AccountKind {
+    /// Snowflake `PERSON` (also a `NULL` type).
+    Person,
+    /// Snowflake `SERVICE`: no password, no MFA.
+    Service,
+    /// Snowflake `LEGACY_SERVICE`: may still have a password.
+    LegacyService,
+    /// A GitHub outside collaborator (not an org member).
+    OutsideCollaborator,
+    Other(String),
+}
+
+impl AccountKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            AccountKind::Person => "person",
+            AccountKind::Service => "service",
+            AccountKind::LegacyService => "legacy_service",
+            AccountKind::OutsideCollaborator => "outside_collaborator",
+            AccountKind::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for AccountKind {
+    fn from(s: &str) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "person" => AccountKind::Person,
+            "service" => AccountKind::Service,
+            "legacy_service" => AccountKind::LegacyService,
+            "outside_collaborator" => AccountKind::OutsideCollaborator,
+            other => AccountKind::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for AccountKind {
+    fn from(s: String) -> Self {
+        AccountKind::from(s.as_str())
+    }
+}
+
+impl From<AccountKind> for String {
+    fn from(k: AccountKind) -> String {
+        k.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for AccountKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of an MFA device (AWS tells them apart by serial number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaDevice {
+    /// An authenticator app (TOTP).
+    Virtual,
+    /// A FIDO security key or passkey.
+    U2f,
+    /// A text message: a weak factor (`insecure`).
+    Sms,
+    /// A hardware TOTP token.
+    Hardware,
+}
+
+impl MfaDevice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaDevice::Virtual => "virtual",
+            MfaDevice::U2f => "u2f",
+            MfaDevice::Sms => "sms",
+            MfaDevice::Hardware => "hardware",
+        }
+    }
+
+    /// Only SMS counts as weak: it can be intercepted or SIM-swapped.
+    pub fn is_weak(self) -> bool {
+        self == MfaDevice::Sms
+    }
+}
+
+impl fmt::Display for MfaDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for MfaDevice {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_kinds_keep_the_stored_names_and_unknown_kinds_as_read() {
+        for name in [
+            "person",
+            "service",
+            "legacy_service",
+            "outside_collaborator",
+            "user",
+        ] {
+            let k = AccountKind::from(name);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<AccountKind>(&format!("\"{name}\"")).unwrap(),
+                k
+            );
+        }
+        assert_eq!(
+            AccountKind::from("LEGACY_SERVICE"),
+            AccountKind::LegacyService
+        );
+    }
+
+    #[test]
+    fn device_kinds_serialize_as_the_names_stored_before_they_were_typed() {
+        let json = serde_json::to_string(&[
+            MfaDevice::Virtual,
+            MfaDevice::U2f,
+            MfaDevice::Sms,
+            MfaDevice::Hardware,
+        ])
+        .unwrap();
+        assert_eq!(json, r#"["virtual","u2f","sms","hardware"]"#);
+    }
 }

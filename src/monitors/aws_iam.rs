@@ -21,7 +21,8 @@ use tracing::debug;
 use super::{Monitor, MonitorError};
 use crate::config::AwsAccount;
 use crate::domain::{
-    Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
+    Attributes, MfaDevice, MfaStatus, Observation, Source, TargetKey, TargetSettings,
+    TargetSnapshot,
 };
 use crate::error::BoxError;
 use crate::error::CheckItem;
@@ -363,19 +364,22 @@ async fn virtual_devices(
 }
 
 /// The kind of an MFA device from its serial number.
-pub fn device_kind(serial: &str) -> &'static str {
+pub fn device_kind(serial: &str) -> MfaDevice {
     if serial.contains(":sms-mfa/") {
-        "sms"
+        MfaDevice::Sms
     } else if serial.contains(":u2f/") {
-        "u2f"
+        MfaDevice::U2f
     } else if serial.contains(":mfa/") {
-        "virtual"
+        MfaDevice::Virtual
     } else {
-        "hardware"
+        MfaDevice::Hardware
     }
 }
 
-async fn device_kinds(iam: &aws_sdk_iam::Client, user: &str) -> Result<Vec<String>, MonitorError> {
+async fn device_kinds(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> Result<Vec<MfaDevice>, MonitorError> {
     let devices = all_pages("iam:ListMFADevices", |marker| async move {
         let out = iam
             .list_mfa_devices()
@@ -387,11 +391,11 @@ async fn device_kinds(iam: &aws_sdk_iam::Client, user: &str) -> Result<Vec<Strin
         Ok((out.mfa_devices, out.is_truncated, out.marker))
     })
     .await?;
-    let kinds: BTreeSet<&str> = devices
+    let kinds: BTreeSet<MfaDevice> = devices
         .iter()
         .map(|d| device_kind(&d.serial_number))
         .collect();
-    Ok(kinds.into_iter().map(str::to_owned).collect())
+    Ok(kinds.into_iter().collect())
 }
 
 async fn has_console_password(iam: &aws_sdk_iam::Client, user: &str) -> Result<bool, MonitorError> {
@@ -466,8 +470,8 @@ async fn account_mfa_enabled(iam: &aws_sdk_iam::Client) -> Option<bool> {
     }
 }
 
-fn status_from_kinds(kinds: &[String]) -> MfaStatus {
-    if kinds.iter().any(|k| k != "sms") {
+fn status_from_kinds(kinds: &[MfaDevice]) -> MfaStatus {
+    if kinds.iter().any(|k| !k.is_weak()) {
         MfaStatus::Enabled
     } else if kinds.is_empty() {
         MfaStatus::Disabled
@@ -507,7 +511,7 @@ pub async fn collect_account(
                 let kinds = if !console {
                     Vec::new()
                 } else if has_virtual {
-                    vec!["virtual".to_owned()]
+                    vec![MfaDevice::Virtual]
                 } else {
                     device_kinds(iam, &name).await?
                 };
@@ -550,7 +554,7 @@ pub async fn collect_account(
             admin: true,
             console_login: true,
             mfa_devices: if root_virtual {
-                vec!["virtual".into()]
+                vec![MfaDevice::Virtual]
             } else {
                 Vec::new()
             },
@@ -642,9 +646,9 @@ mod tests {
             "sms"
         );
         assert_eq!(device_kind("GAHT12345678"), "hardware");
-        assert_eq!(status_from_kinds(&["sms".into()]), MfaStatus::Insecure);
+        assert_eq!(status_from_kinds(&[MfaDevice::Sms]), MfaStatus::Insecure);
         assert_eq!(
-            status_from_kinds(&["sms".into(), "u2f".into()]),
+            status_from_kinds(&[MfaDevice::Sms, MfaDevice::U2f]),
             MfaStatus::Enabled
         );
         assert_eq!(status_from_kinds(&[]), MfaStatus::Disabled);

@@ -19,7 +19,8 @@ use tracing::debug;
 
 use super::{Monitor, MonitorError};
 use crate::domain::{
-    Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
+    AccountKind, Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings,
+    TargetSnapshot,
 };
 use crate::error::CheckItem;
 use crate::http::{HttpClient, HttpError};
@@ -285,7 +286,7 @@ impl GithubMonitor {
                         Attributes {
                             admin: owners.contains(&user.id),
                             console_login: true,
-                            kind: kind.map(str::to_owned),
+                            kind: kind.map(AccountKind::from),
                             stable_id: Some(user.id.to_string()),
                             ..Attributes::default()
                         },

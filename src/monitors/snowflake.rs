@@ -22,7 +22,8 @@ use super::snowflake_jwt::KeyPairAuth;
 use super::snowflake_rows::{Layout, Row};
 use super::{Monitor, MonitorError};
 use crate::domain::{
-    Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
+    AccountKind, Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings,
+    TargetSnapshot,
 };
 use crate::error::CheckItem;
 use crate::http::HttpClient;
@@ -423,7 +424,7 @@ pub fn user_status(row: &Row, admin: bool) -> (MfaStatus, Attributes) {
     let attributes = Attributes {
         admin,
         console_login: !disabled && !service,
-        kind: Some(kind.to_ascii_lowercase()),
+        kind: Some(AccountKind::from(kind.as_str())),
         bypass_active: bypass && !disabled,
         ..Attributes::default()
     };

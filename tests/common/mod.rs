@@ -15,6 +15,34 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
 
+/// The suites (or parts of them) that need the moto server.
+pub const MOTO_SUITES: &str = "aws_iam, delivery, faults, lambda, pass, secrets, ses, slack (e-mail parts), github and state_store (DynamoDB parts)";
+
+/// True when this test needs moto and none was announced: a plain
+/// `cargo test` then runs the unit, pass and local-server tests and says,
+/// once per suite on stderr, which suites need `bash infra/dev/test.sh`.
+/// `infra/dev/test.sh` always sets `MOTO_URL`; under `CI=true` a missing
+/// `MOTO_URL` is a failure, never a skip.
+pub fn skip_without_moto() -> bool {
+    if std::env::var_os("MOTO_URL").is_some() {
+        return false;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "MOTO_URL is not set under CI: run the tests through infra/dev/test.sh"
+    );
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        // Straight to stderr: the test harness captures eprintln! output.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped the tests that need moto ({MOTO_SUITES}): run `bash infra/dev/test.sh` for every test"
+        );
+    });
+    true
+}
+
 pub fn moto_url() -> String {
     std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
 }
