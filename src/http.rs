@@ -1,6 +1,6 @@
 //! The one HTTP client of the HTTP sources and channels, with one retry
 //! policy for every call: timeouts on every request, bounded retries with
-//! backoff for transport errors and 5xx, and rate-limit headers honoured
+//! jittered backoff for transport errors and 5xx, and rate-limit headers honoured
 //! (`retry-after`; `x-ratelimit-remaining: 0` with `x-ratelimit-reset`)
 //! when the wait fits the budget. Other statuses go back to the caller,
 //! which knows what a 401 or 422 means for its API.
@@ -96,7 +96,7 @@ impl HttpClient {
                         });
                     }
                     warn!(attempt, error = %message, "HTTP request failed; retrying");
-                    tokio::time::sleep(backoff(p, attempt)).await;
+                    tokio::time::sleep(backoff(p, attempt, fastrand::f64())).await;
                 }
                 Ok(resp) => {
                     let status = resp.status();
@@ -128,7 +128,7 @@ impl HttpClient {
                             });
                         }
                         warn!(attempt, status = status.as_u16(), "server error; retrying");
-                        tokio::time::sleep(backoff(p, attempt)).await;
+                        tokio::time::sleep(backoff(p, attempt, fastrand::f64())).await;
                     } else {
                         return Ok(resp);
                     }
@@ -138,9 +138,29 @@ impl HttpClient {
     }
 }
 
-fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
-    let exp = p.first_backoff.saturating_mul(1 << (attempt - 1).min(16));
-    exp.min(p.max_backoff)
+/// The wait before retry `attempt` (1 for the first retry): "equal jitter"
+/// over the doubling, capped backoff `b`, i.e. `b/2 + b/2 * unit` with `unit`
+/// uniform in [0, 1). Without jitter, requests that failed together (the
+/// pages a monitor fetches at once, several sources behind one proxy) retry
+/// together and collide again. Equal rather than full jitter keeps at least
+/// half the backoff, so an overloaded server never gets an instant retry.
+///
+/// `unit` comes from `fastrand`: jitter needs no cryptographic randomness,
+/// only different values in different processes and tasks, and fastrand is
+/// already linked (the AWS SDK jitters its own retries with it).
+fn backoff(p: &RetryPolicy, attempt: u32, unit: f64) -> Duration {
+    let exp = p
+        .first_backoff
+        .saturating_mul(1 << (attempt - 1).min(16))
+        .min(p.max_backoff);
+    let half = exp / 2;
+    // fastrand never draws a NaN, but mul_f64 would panic on one.
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
+    half + half.mul_f64(unit)
 }
 
 /// How long a response asks us to wait, if it is a rate limit: `retry-after`
@@ -226,10 +246,42 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
+    fn backoff_doubles_and_is_capped_with_at_least_half_of_it_kept() {
         let p = RetryPolicy::default();
-        assert_eq!(backoff(&p, 1), Duration::from_millis(500));
-        assert_eq!(backoff(&p, 2), Duration::from_millis(1000));
-        assert_eq!(backoff(&p, 10), Duration::from_secs(8));
+        // The extremes of the jitter: half the backoff, and all of it.
+        assert_eq!(backoff(&p, 1, 0.0), Duration::from_millis(250));
+        assert_eq!(backoff(&p, 1, 1.0), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 2, 0.0), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 2, 1.0), Duration::from_millis(1000));
+        assert_eq!(backoff(&p, 10, 0.0), Duration::from_secs(4));
+        assert_eq!(backoff(&p, 10, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(&p, 40, 1.0), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn jittered_backoff_stays_in_its_bounds_and_varies() {
+        let p = RetryPolicy::default();
+        for attempt in 1..=6 {
+            let cap = p
+                .first_backoff
+                .saturating_mul(1 << (attempt - 1))
+                .min(p.max_backoff);
+            let waits: Vec<Duration> = (0..200)
+                .map(|_| backoff(&p, attempt, fastrand::f64()))
+                .collect();
+            for w in &waits {
+                assert!(*w >= cap / 2 && *w <= cap, "attempt {attempt}: {w:?}");
+            }
+            // Two hundred draws all alike would mean no jitter at all.
+            assert!(waits.iter().any(|w| *w != waits[0]), "attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn a_jitter_draw_outside_zero_to_one_cannot_escape_the_bounds_or_panic() {
+        let p = RetryPolicy::default();
+        assert_eq!(backoff(&p, 1, -3.0), Duration::from_millis(250));
+        assert_eq!(backoff(&p, 1, 7.0), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 1, f64::NAN), Duration::from_millis(250));
     }
 }
