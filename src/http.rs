@@ -1,9 +1,10 @@
 //! The one HTTP client of the HTTP sources and channels, with one retry
 //! policy for every call: timeouts on every request, bounded retries with
-//! backoff for transport errors and 5xx, and rate-limit headers honoured
-//! (`retry-after`; `x-ratelimit-remaining: 0` with `x-ratelimit-reset`)
-//! when the wait fits the budget. Other statuses go back to the caller,
-//! which knows what a 401 or 422 means for its API.
+//! jittered backoff for transport errors and 5xx, and rate-limit headers
+//! honoured (`retry-after` in seconds or as an HTTP date;
+//! `x-ratelimit-remaining: 0` with `x-ratelimit-reset`) when the wait fits
+//! the budget. Other statuses go back to the caller, which knows what a 401
+//! or 422 means for its API.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -96,11 +97,11 @@ impl HttpClient {
                         });
                     }
                     warn!(attempt, error = %message, "HTTP request failed; retrying");
-                    tokio::time::sleep(backoff(p, attempt)).await;
+                    tokio::time::sleep(backoff(p, attempt, fastrand::f64())).await;
                 }
                 Ok(resp) => {
                     let status = resp.status();
-                    if let Some(wait) = rate_limit_wait(status, resp.headers()) {
+                    if let Some(wait) = rate_limit_wait(status, resp.headers(), SystemTime::now()) {
                         if wait > p.max_rate_limit_wait {
                             return Err(HttpError::RateLimited(format!(
                                 "HTTP {status}: the limit resets in {}s, beyond the {}s budget",
@@ -119,6 +120,9 @@ impl HttpClient {
                             wait_ms = wait.as_millis() as u64,
                             "rate limited; waiting as told"
                         );
+                        // Not jittered: the server named the moment, an
+                        // earlier retry is refused again, and the wait is
+                        // already bounded by the budget above.
                         tokio::time::sleep(wait).await;
                     } else if status.is_server_error() {
                         if last {
@@ -128,7 +132,7 @@ impl HttpClient {
                             });
                         }
                         warn!(attempt, status = status.as_u16(), "server error; retrying");
-                        tokio::time::sleep(backoff(p, attempt)).await;
+                        tokio::time::sleep(backoff(p, attempt, fastrand::f64())).await;
                     } else {
                         return Ok(resp);
                     }
@@ -138,15 +142,40 @@ impl HttpClient {
     }
 }
 
-fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
-    let exp = p.first_backoff.saturating_mul(1 << (attempt - 1).min(16));
-    exp.min(p.max_backoff)
+/// The wait before retry `attempt` (1 for the first retry): "equal jitter"
+/// over the doubling, capped backoff `b`, i.e. `b/2 + b/2 * unit` with `unit`
+/// uniform in [0, 1). Without jitter, requests that failed together (the
+/// pages a monitor fetches at once, several sources behind one proxy) retry
+/// together and collide again. Equal rather than full jitter keeps at least
+/// half the backoff, so an overloaded server never gets an instant retry.
+///
+/// `unit` comes from `fastrand`: jitter needs no cryptographic randomness,
+/// only different values in different processes and tasks, and fastrand is
+/// already linked (the AWS SDK jitters its own retries with it).
+fn backoff(p: &RetryPolicy, attempt: u32, unit: f64) -> Duration {
+    let exp = p
+        .first_backoff
+        .saturating_mul(1 << (attempt - 1).min(16))
+        .min(p.max_backoff);
+    let half = exp / 2;
+    // fastrand never draws a NaN, but mul_f64 would panic on one.
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
+    half + half.mul_f64(unit)
 }
 
 /// How long a response asks us to wait, if it is a rate limit: `retry-after`
-/// (seconds) on 403/429, or `x-ratelimit-remaining: 0` with the reset time.
-/// A 403 without these headers is a permission error, not a limit.
-pub fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+/// on 403/429, or `x-ratelimit-remaining: 0` with the reset time. A 403
+/// without these headers is a permission error, not a limit. `now` is a
+/// parameter so the date arithmetic is tested without a clock.
+pub fn rate_limit_wait(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Option<Duration> {
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
@@ -156,15 +185,12 @@ pub fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Durati
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
-        return Some(Duration::from_secs(secs));
+    if let Some(wait) = header("retry-after").and_then(|v| retry_after(v, now)) {
+        return Some(wait);
     }
     if header("x-ratelimit-remaining") == Some("0") {
         let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -172,6 +198,20 @@ pub fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Durati
         return Some(Duration::from_secs(1));
     }
     None
+}
+
+/// `Retry-After` is delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+/// `httpdate` (already linked through hyper) reads every date form RFC 9110
+/// says a recipient must accept: IMF-fixdate
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`) and the obsolete RFC 850 and asctime
+/// forms, which chrono's RFC 2822 parser does not. A date already past
+/// means "retry now"; the caller still bounds any wait by the policy.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -187,49 +227,138 @@ mod tests {
         h
     }
 
+    /// `Wed, 21 Oct 2015 07:28:00 GMT`, the example date of RFC 9110.
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_445_412_480)
+    }
+
     #[test]
     fn retry_after_on_403_and_429_is_a_rate_limit_but_a_bare_403_is_not() {
         let h = headers(&[("retry-after", "7")]);
         assert_eq!(
-            rate_limit_wait(StatusCode::FORBIDDEN, &h),
+            rate_limit_wait(StatusCode::FORBIDDEN, &h, now()),
             Some(Duration::from_secs(7))
         );
         assert_eq!(
-            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h),
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now()),
             Some(Duration::from_secs(7))
         );
         assert_eq!(
-            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new()),
+            rate_limit_wait(StatusCode::FORBIDDEN, &HeaderMap::new(), now()),
             None
         );
-        assert_eq!(rate_limit_wait(StatusCode::OK, &h), None);
+        assert_eq!(rate_limit_wait(StatusCode::OK, &h, now()), None);
     }
 
     #[test]
     fn an_exhausted_primary_limit_waits_until_its_reset_time() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let reset = (now + 30).to_string();
+        let reset = (1_445_412_480 + 30).to_string();
         let h = headers(&[
             ("x-ratelimit-remaining", "0"),
             ("x-ratelimit-reset", reset.as_str()),
         ]);
-        let wait = rate_limit_wait(StatusCode::FORBIDDEN, &h).unwrap();
-        assert!((30..=32).contains(&wait.as_secs()), "{wait:?}");
+        assert_eq!(
+            rate_limit_wait(StatusCode::FORBIDDEN, &h, now()),
+            Some(Duration::from_secs(31))
+        );
         let h = headers(&[
             ("x-ratelimit-remaining", "12"),
             ("x-ratelimit-reset", reset.as_str()),
         ]);
-        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &h), None);
+        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &h, now()), None);
     }
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
+    fn retry_after_as_an_http_date_waits_until_that_date() {
+        let h = headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:42 GMT")]);
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now()),
+            Some(Duration::from_secs(42))
+        );
+        assert_eq!(
+            rate_limit_wait(StatusCode::FORBIDDEN, &h, now()),
+            Some(Duration::from_secs(42))
+        );
+    }
+
+    #[test]
+    fn retry_after_in_the_obsolete_date_forms_is_read_too() {
+        for date in [
+            "Wednesday, 21-Oct-15 07:28:42 GMT",
+            "Wed Oct 21 07:28:42 2015",
+        ] {
+            let h = headers(&[("retry-after", date)]);
+            assert_eq!(
+                rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now()),
+                Some(Duration::from_secs(42)),
+                "{date}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_as_a_date_already_past_means_retry_now() {
+        let h = headers(&[("retry-after", "Wed, 21 Oct 2015 07:00:00 GMT")]);
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_retry_after_is_no_limit_on_a_403_and_a_short_pause_on_a_429() {
+        for value in ["soon", "-5", "Wed, 21 Oct 2015 25:28:00 GMT"] {
+            let h = headers(&[("retry-after", value)]);
+            assert_eq!(
+                rate_limit_wait(StatusCode::FORBIDDEN, &h, now()),
+                None,
+                "{value}"
+            );
+            assert_eq!(
+                rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &h, now()),
+                Some(Duration::from_secs(1)),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped_with_at_least_half_of_it_kept() {
         let p = RetryPolicy::default();
-        assert_eq!(backoff(&p, 1), Duration::from_millis(500));
-        assert_eq!(backoff(&p, 2), Duration::from_millis(1000));
-        assert_eq!(backoff(&p, 10), Duration::from_secs(8));
+        // The extremes of the jitter: half the backoff, and all of it.
+        assert_eq!(backoff(&p, 1, 0.0), Duration::from_millis(250));
+        assert_eq!(backoff(&p, 1, 1.0), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 2, 0.0), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 2, 1.0), Duration::from_millis(1000));
+        assert_eq!(backoff(&p, 10, 0.0), Duration::from_secs(4));
+        assert_eq!(backoff(&p, 10, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(&p, 40, 1.0), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn jittered_backoff_stays_in_its_bounds_and_varies() {
+        let p = RetryPolicy::default();
+        for attempt in 1..=6 {
+            let cap = p
+                .first_backoff
+                .saturating_mul(1 << (attempt - 1))
+                .min(p.max_backoff);
+            let waits: Vec<Duration> = (0..200)
+                .map(|_| backoff(&p, attempt, fastrand::f64()))
+                .collect();
+            for w in &waits {
+                assert!(*w >= cap / 2 && *w <= cap, "attempt {attempt}: {w:?}");
+            }
+            // Two hundred draws all alike would mean no jitter at all.
+            assert!(waits.iter().any(|w| *w != waits[0]), "attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn a_jitter_draw_outside_zero_to_one_cannot_escape_the_bounds_or_panic() {
+        let p = RetryPolicy::default();
+        assert_eq!(backoff(&p, 1, -3.0), Duration::from_millis(250));
+        assert_eq!(backoff(&p, 1, 7.0), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 1, f64::NAN), Duration::from_millis(250));
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;

@@ -143,6 +143,49 @@ async fn a_secondary_rate_limit_is_waited_out_as_retry_after_says() {
 }
 
 #[tokio::test]
+async fn a_429_whose_retry_after_is_an_http_date_is_waited_out_until_that_date() {
+    let server = MockServer::start().await;
+    // Three seconds ahead at one-second resolution: a wait of over 2 s,
+    // longer than the 1 s pause of a 429 whose Retry-After is not understood.
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
+    authed(Mock::given(method("GET")).and(path("/orgs/acme/members")))
+        .and(query_param("filter", "all"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", date.as_str()))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &standard_org()).await;
+    let started = std::time::Instant::now();
+    let s = monitor(&server).collect("acme").await.unwrap();
+    assert_eq!(s.principals.len(), 252);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retry-after {date} was not honoured: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(4),
+        "waited past the date: {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_date_beyond_the_budget_fails_the_org_without_waiting() {
+    let server = MockServer::start().await;
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", date.as_str()))
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    assert!(err.to_string().contains("beyond the 3s budget"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
 async fn a_primary_rate_limit_beyond_the_budget_fails_the_org() {
     let server = MockServer::start().await;
     let reset = chrono::Utc::now().timestamp() + 3600;

@@ -152,7 +152,14 @@ impl SnowflakeMonitor {
                 "{what}: a status URL points outside SNOWFLAKE_API_URL"
             )));
         }
-        let token = self.auth.token(chrono::Utc::now());
+        let token = self
+            .auth
+            .token(chrono::Utc::now())
+            .map_err(|e| MonitorError::Call {
+                operation: "snowflake",
+                message: format!("{what}: {e}"),
+                source: Some(Box::new(e)),
+            })?;
         let resp = self
             .http
             .send(|c| {

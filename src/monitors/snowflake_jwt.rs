@@ -2,17 +2,14 @@
 //! SHA-256 fingerprint of the public key registered for the user.
 //! Pure (the clock is passed in), so the claims are unit-tested.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use aws_lc_rs::digest::{digest, SHA256};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::RsaPrivateKey;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 use crate::config::ConfigError;
+use crate::jwt::{Rs256Signer, SignError};
 
 /// Snowflake accepts tokens valid for at most an hour; a pass is far
 /// shorter, and a fresh token is made for every statement anyway.
@@ -21,7 +18,7 @@ const LIFETIME_SECS: i64 = 59 * 60;
 pub struct KeyPairAuth {
     qualified_user: String,
     fingerprint: String,
-    key: SigningKey<Sha256>,
+    signer: Rs256Signer,
 }
 
 /// The account part of the JWT claims: upper-cased, and for a legacy
@@ -46,29 +43,15 @@ impl KeyPairAuth {
     ) -> Result<Self, ConfigError> {
         // Keys pasted into one-line variables often carry literal `\n`.
         let text = pem.expose_secret().replace("\\n", "\n");
-        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-            return Err(ConfigError::new(
-                variable,
-                "the private key is encrypted; give the unencrypted PKCS#8 key (`openssl pkcs8 -topk8 -nocrypt`)",
-            ));
-        }
-        let key = RsaPrivateKey::from_pkcs8_pem(text.trim()).map_err(|_| {
-            ConfigError::new(
-                variable,
-                "not a PKCS#8 PEM RSA private key (expected `-----BEGIN PRIVATE KEY-----`)",
-            )
-        })?;
-        let public_der = key.to_public_key().to_public_key_der().map_err(|_| {
-            ConfigError::new(
-                variable,
-                "the public key could not be derived from the private key",
-            )
-        })?;
-        let fingerprint = STANDARD.encode(Sha256::digest(public_der.as_bytes()));
+        // ConfigError holds text only (it is Clone and compared in tests),
+        // so the cause goes into the reason; KeyError never shows the key.
+        let signer = Rs256Signer::from_pkcs8_pem(text.trim())
+            .map_err(|e| ConfigError::new(variable, e.to_string()))?;
+        let fingerprint = STANDARD.encode(digest(&SHA256, signer.public_key_der()));
         Ok(Self {
             qualified_user: format!("{}.{}", jwt_account(account), user.to_ascii_uppercase()),
             fingerprint,
-            key: SigningKey::<Sha256>::new(key),
+            signer,
         })
     }
 
@@ -78,29 +61,23 @@ impl KeyPairAuth {
         format!("SHA256:{}", self.fingerprint)
     }
 
-    pub fn token(&self, now: DateTime<Utc>) -> String {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-        let claims = serde_json::json!({
+    pub fn token(&self, now: DateTime<Utc>) -> Result<String, SignError> {
+        self.signer.encode(&serde_json::json!({
             "iss": format!("{}.{}", self.qualified_user, self.fingerprint()),
             "sub": self.qualified_user,
             "iat": now.timestamp(),
             "exp": now.timestamp() + LIFETIME_SECS,
-        });
-        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let signing_input = format!("{header}.{payload}");
-        let signature = self.key.sign(signing_input.as_bytes());
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        )
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::pkcs1v15::{Signature, VerifyingKey};
-    use rsa::signature::Verifier;
+    use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::SubjectPublicKeyInfoDer;
 
     const KEY: &str = include_str!("../../tests/fixtures/snowflake-test-key.p8");
     /// `openssl pkey -in tests/fixtures/snowflake-test-key.p8 -pubout -outform DER | openssl dgst -sha256 -binary | base64`
@@ -128,7 +105,7 @@ mod tests {
     fn the_token_carries_upper_cased_claims_and_a_valid_rs256_signature() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let a = auth("xy12345.us-east-1.aws");
-        let token = a.token(now);
+        let token = a.token(now).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
         let claims: serde_json::Value =
@@ -141,12 +118,17 @@ mod tests {
         assert_eq!(claims["iat"], 1_700_000_000);
         assert!(claims["exp"].as_i64().unwrap() - 1_700_000_000 <= 3600);
 
-        let key = RsaPrivateKey::from_pkcs8_pem(KEY).unwrap();
-        let verifier = VerifyingKey::<Sha256>::new(key.to_public_key());
-        let sig =
-            Signature::try_from(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().as_slice()).unwrap();
-        verifier
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        // The public key as openssl wrote it, not as the code under test
+        // derives it.
+        let public_key = SubjectPublicKeyInfoDer::from_pem_slice(include_bytes!(
+            "../../tests/fixtures/snowflake-test-key.pub.pem"
+        ))
+        .unwrap();
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key.as_ref())
+            .verify(
+                format!("{}.{}", parts[0], parts[1]).as_bytes(),
+                &URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
+            )
             .expect("signature verifies with the public key");
     }
 

@@ -3,13 +3,12 @@
 //! strings, 202 + `statementStatusUrl`), checking every request's key-pair
 //! JWT against the registered test key.
 
+use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::Verifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::SubjectPublicKeyInfoDer;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use wiremock::matchers::{
     body_partial_json, header, method, path, query_param, query_param_is_missing,
 };
@@ -18,6 +17,10 @@ use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 pub const KEY: &str = include_str!("../fixtures/snowflake-test-key.p8");
 /// A key Snowflake does not know for the user: its fingerprint differs.
 pub const OTHER_KEY: &str = include_str!("../fixtures/snowflake-other-test-key.p8");
+/// The public key registered for the user (`ALTER USER ... SET
+/// RSA_PUBLIC_KEY`), as `openssl pkey -pubout` wrote it: the fake checks
+/// against openssl's output, not against what the code under test derives.
+const PUBLIC_KEY: &str = include_str!("../fixtures/snowflake-test-key.pub.pem");
 pub const ACCOUNT: &str = "myorg-acct";
 pub const HANDLE: &str = "01b8a3c4-0000-1234-0000-0000000a1b2c";
 
@@ -25,16 +28,19 @@ pub const HANDLE: &str = "01b8a3c4-0000-1234-0000-0000000a1b2c";
 /// that key's fingerprint, as Snowflake checks.
 pub struct ValidJwt;
 
-pub fn registered_fingerprint() -> String {
-    use base64::engine::general_purpose::STANDARD;
-    use rsa::pkcs8::EncodePublicKey;
-    use sha2::Digest;
-    let der = rsa::RsaPrivateKey::from_pkcs8_pem(KEY)
+fn registered_public_key() -> Vec<u8> {
+    SubjectPublicKeyInfoDer::from_pem_slice(PUBLIC_KEY.as_bytes())
         .unwrap()
-        .to_public_key()
-        .to_public_key_der()
-        .unwrap();
-    format!("SHA256:{}", STANDARD.encode(Sha256::digest(der.as_bytes())))
+        .to_vec()
+}
+
+pub fn registered_fingerprint() -> String {
+    use aws_lc_rs::digest::{digest, SHA256};
+    use base64::engine::general_purpose::STANDARD;
+    format!(
+        "SHA256:{}",
+        STANDARD.encode(digest(&SHA256, &registered_public_key()))
+    )
 }
 
 impl Match for ValidJwt {
@@ -51,19 +57,11 @@ impl Match for ValidJwt {
         if parts.len() != 3 {
             return false;
         }
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(KEY)
-            .unwrap()
-            .to_public_key();
-        let Ok(sig) = Signature::try_from(
-            URL_SAFE_NO_PAD
-                .decode(parts[2])
-                .unwrap_or_default()
-                .as_slice(),
-        ) else {
-            return false;
-        };
-        let signed = VerifyingKey::<Sha256>::new(key)
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        let signed = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, registered_public_key())
+            .verify(
+                format!("{}.{}", parts[0], parts[1]).as_bytes(),
+                &URL_SAFE_NO_PAD.decode(parts[2]).unwrap_or_default(),
+            )
             .is_ok();
         let claims: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap_or_default())
