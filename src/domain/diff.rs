@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -23,6 +23,9 @@ pub struct DiffOutcome {
     pub settings: TargetSettings,
     pub settings_changed: bool,
     pub baseline: bool,
+    /// What the operator should know that is not a change (a setting that
+    /// could not be read this pass and keeps its last known value).
+    pub warnings: Vec<String>,
 }
 
 impl DiffOutcome {
@@ -102,6 +105,7 @@ fn baseline(current: &TargetSnapshot, exemptions: &Exemptions, now: DateTime<Utc
         settings: current.settings.clone(),
         settings_changed: true,
         baseline: true,
+        warnings: Vec::new(),
     }
 }
 
@@ -168,27 +172,34 @@ fn compare(
         .iter()
         .map(|o| (o.name.as_str(), o))
         .collect();
-    // A login renamed at the source keeps its stable id: match on it so a
-    // rename is not a removal plus a new account.
-    let gone_by_stable_id: HashMap<&str, &PrincipalRecord> = prev
+    // A login renamed at the source keeps its stable id: match on it first,
+    // so a rename is not a removal plus a new account, and a login reused
+    // by another account (bob renamed to bob2, a new member takes bob) is
+    // that account's arrival, not bob's history. Names decide only where a
+    // side has no stable id (records stored before ids were kept).
+    let prev_by_stable_id: HashMap<&str, &PrincipalRecord> = prev
         .principals
         .values()
-        .filter(|r| !current_names.contains_key(r.name.as_str()))
         .filter_map(|r| r.attributes.stable_id.as_deref().map(|id| (id, r)))
         .collect();
 
     let mut upserts = Vec::new();
     let mut deletes = Vec::new();
-    let mut matched_old_names = Vec::new();
+    let mut matched_old_names: BTreeSet<String> = BTreeSet::new();
 
     for obs in &current.principals {
         let admin = obs.attributes.admin;
-        let earlier = prev.principals.get(&obs.name).or_else(|| {
-            obs.attributes
-                .stable_id
-                .as_deref()
-                .and_then(|id| gone_by_stable_id.get(id).copied())
-        });
+        let earlier = match obs.attributes.stable_id.as_deref() {
+            Some(id) => prev_by_stable_id.get(id).copied().or_else(|| {
+                prev.principals
+                    .get(&obs.name)
+                    .filter(|r| r.attributes.stable_id.is_none())
+            }),
+            None => prev.principals.get(&obs.name),
+        };
+        if let Some(old) = earlier {
+            matched_old_names.insert(old.name.clone());
+        }
         let Some(old) = earlier else {
             if let Some(kind) = policy::arrival(obs.status) {
                 d.push(Some(&obs.name), kind, admin, None, Some(obs.status), None);
@@ -208,8 +219,7 @@ fn compare(
         };
         let renamed = old.name != obs.name;
         let detail = renamed.then(|| format!("renamed from {}", old.name));
-        if renamed {
-            matched_old_names.push(old.name.clone());
+        if renamed && !current_names.contains_key(old.name.as_str()) {
             deletes.push(old.name.clone());
         }
         if let Some(kind) = policy::transition(old.status, obs.status) {
@@ -248,7 +258,7 @@ fn compare(
     }
 
     for old in prev.principals.values() {
-        if current_names.contains_key(old.name.as_str()) || matched_old_names.contains(&old.name) {
+        if matched_old_names.contains(&old.name) {
             continue;
         }
         d.push(
@@ -262,7 +272,22 @@ fn compare(
         deletes.push(old.name.clone());
     }
 
-    let settings = &current.settings;
+    // A setting that could not be read this pass keeps its last known
+    // value: one 403 must not read as "requirement gone" and the next good
+    // read as "requirement switched on".
+    let mut warnings = Vec::new();
+    let mut kept = current.settings.clone();
+    if kept.mfa_required.is_none() && prev.settings.mfa_required.is_some() {
+        kept.mfa_required = prev.settings.mfa_required;
+        warnings.push(
+            "the MFA requirement setting could not be read this pass; its last known value is kept"
+                .to_owned(),
+        );
+    }
+    if kept.root_mfa_enabled.is_none() && prev.settings.root_mfa_enabled.is_some() {
+        kept.root_mfa_enabled = prev.settings.root_mfa_enabled;
+    }
+    let settings = &kept;
     match (prev.settings.mfa_required, settings.mfa_required) {
         (Some(true) | None, Some(false)) => {
             let detail = prev
@@ -290,14 +315,6 @@ fn compare(
                 None,
             );
         }
-        (Some(_), None) => d.push(
-            None,
-            ChangeKind::StatusUnknown,
-            false,
-            None,
-            None,
-            Some("the MFA requirement setting can no longer be read".to_owned()),
-        ),
         _ => {}
     }
 
@@ -312,6 +329,7 @@ fn compare(
         settings: settings.clone(),
         settings_changed: prev.settings != *settings,
         baseline: false,
+        warnings,
     }
 }
 
@@ -607,7 +625,7 @@ mod tests {
     }
 
     #[test]
-    fn the_requirement_switched_off_is_critical_and_unreadable_is_unknown() {
+    fn the_requirement_switched_off_is_critical_and_an_unreadable_one_keeps_its_value() {
         let mut s = snap(vec![]);
         s.settings.mfa_required = Some(true);
         let before = stored(&s, t(1));
@@ -620,10 +638,13 @@ mod tests {
 
         s.settings.mfa_required = None;
         let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        assert!(out.writes_nothing(), "an unreadable setting is no change");
         assert_eq!(
-            out.changes().next().unwrap().kind,
-            ChangeKind::StatusUnknown
+            out.settings.mfa_required,
+            Some(true),
+            "the last known value stays"
         );
+        assert_eq!(out.warnings.len(), 1);
 
         s.settings.mfa_required = Some(true);
         let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
@@ -695,5 +716,56 @@ mod tests {
             [("aws:123456789012/a".to_owned(), ChangeKind::StatusUnknown)]
         );
         assert_eq!(out.upserts.len(), 2);
+    }
+
+    #[test]
+    fn a_login_reused_by_another_account_is_that_accounts_arrival() {
+        let mut bob = obs("bob", Enabled);
+        bob.attributes.stable_id = Some("1".into());
+        let before = stored(&snap(vec![bob.clone()]), t(1));
+        let mut bob2 = bob.clone();
+        bob2.name = "bob2".into();
+        let mut newbob = obs("bob", Disabled);
+        newbob.attributes.stable_id = Some("2".into());
+        let out = diff(
+            Some(&before),
+            &snap(vec![bob2, newbob]),
+            &Exemptions::default(),
+            t(2),
+        );
+        let c: Vec<_> = out
+            .changes()
+            .map(|c| (c.principal.clone().unwrap(), c.kind))
+            .collect();
+        assert_eq!(c, [("bob".to_owned(), ChangeKind::NewWithoutMfa)]);
+        let newbob = out
+            .upserts
+            .iter()
+            .find(|r| r.attributes.stable_id.as_deref() == Some("2"))
+            .unwrap();
+        assert_eq!(
+            newbob.first_seen,
+            t(2),
+            "the new bob does not inherit the old record"
+        );
+        let renamed = out.upserts.iter().find(|r| r.name == "bob2").unwrap();
+        assert_eq!(renamed.first_seen, t(1), "bob2 keeps bob's history");
+        assert!(
+            !out.deletes.contains(&"bob".to_owned()) || out.upserts.iter().any(|r| r.name == "bob")
+        );
+    }
+
+    #[test]
+    fn an_unreadable_setting_then_a_good_read_sends_nothing() {
+        let mut s = snap(vec![]);
+        s.settings.mfa_required = Some(true);
+        let before = stored(&s, t(1));
+        s.settings.mfa_required = None;
+        let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        let mut after = before.clone();
+        after.settings = out.settings;
+        s.settings.mfa_required = Some(true);
+        let out = diff(Some(&after), &s, &Exemptions::default(), t(3));
+        assert_eq!(out.changes().count(), 0);
     }
 }

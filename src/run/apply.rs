@@ -19,6 +19,7 @@ impl Pass<'_> {
         channels: &[&'static str],
         now: DateTime<Utc>,
         found: &mut Vec<Notice>,
+        notes: &mut Vec<String>,
     ) -> Result<(TargetResult, usize), (TargetResult, String)> {
         let key = &snapshot.key;
         let stored = self.store.load(key).await.map_err(|e| {
@@ -26,6 +27,7 @@ impl Pass<'_> {
             (TargetResult::Failed, e.to_string())
         })?;
         let outcome = diff(stored.as_ref(), snapshot, self.exemptions, now);
+        notes.extend(outcome.warnings.iter().cloned());
         let result = if outcome.baseline {
             TargetResult::Baseline
         } else if outcome.writes_nothing() {

@@ -26,7 +26,9 @@ use tracing::{error, warn};
 
 pub use deadline::Deadline;
 use deadline::FINISH_MARGIN;
-pub use summary::{ChannelOutcome, ChannelResult, RunSummary, TargetOutcome, TargetResult};
+pub use summary::{
+    ChannelOutcome, ChannelResult, PendingAlerts, RunSummary, TargetOutcome, TargetResult,
+};
 
 use crate::domain::{Change, ChangeKind, Exemptions, Notice, Source, TargetKey};
 use crate::monitors::Monitor;
@@ -104,6 +106,7 @@ impl Pass<'_> {
             would_send: Vec::new(),
             skipped: None,
             error: None,
+            pending: None,
         }
     }
 
@@ -150,12 +153,13 @@ impl Pass<'_> {
                     continue;
                 }
             };
+            let mut notes = snapshot.warnings.clone();
             let outcome = if !dry_run && self.deadline.remaining() < FINISH_MARGIN {
                 let text = "the pass deadline came before this target's state could be committed; it is read again next pass".to_owned();
                 error!(target = %snapshot.key, "{text}");
                 Err((TargetResult::Failed, text))
             } else {
-                self.apply(&snapshot, dry_run, &channels, now, &mut found)
+                self.apply(&snapshot, dry_run, &channels, now, &mut found, &mut notes)
                     .await
             };
             match &outcome {
@@ -180,7 +184,7 @@ impl Pass<'_> {
                 Ok((result, changes)) => (result, changes, None),
                 Err((result, text)) => (result, 0, Some(text)),
             };
-            for w in &snapshot.warnings {
+            for w in &notes {
                 warn!(target = %snapshot.key, warning = %w, "listing is not exact");
                 warnings.push(format!("{}: {w}", snapshot.key));
             }
@@ -193,7 +197,7 @@ impl Pass<'_> {
                 changes,
                 collect_ms: collected.elapsed_ms,
                 error,
-                warnings: snapshot.warnings,
+                warnings: notes,
             });
         }
 
@@ -223,8 +227,12 @@ impl Pass<'_> {
             (Vec::new(), would)
         } else if lost_race {
             // The pass that won is delivering the same pending alerts right
-            // now; delivering them here too would send them twice.
+            // now; delivering them here too would send them twice. The
+            // health of this pass's targets still counts (a failure here is
+            // one the winner may not have seen), so the threshold does not
+            // slip; an alert it raises stays pending for the next delivery.
             warn!("another pass committed first; leaving delivery to it");
+            self.health_notices(&health_events, &channels, false).await;
             (Vec::new(), Vec::new())
         } else {
             let (raised, unsaved) = self.health_notices(&health_events, &channels, false).await;
@@ -239,6 +247,11 @@ impl Pass<'_> {
             }
             (self.deliver(&unsaved, &warnings).await, Vec::new())
         };
+        let pending = if dry_run || lost_race {
+            None
+        } else {
+            self.still_pending().await
+        };
 
         let mut summary = RunSummary {
             run_id: self.run_id.to_owned(),
@@ -252,6 +265,7 @@ impl Pass<'_> {
             would_send,
             skipped: None,
             error: None,
+            pending,
         };
         summary.ok = !summary.failed();
         summary

@@ -541,3 +541,35 @@ async fn a_state_store_that_cannot_be_read_fails_the_target_and_keeps_nothing_ha
     assert!(h.store.snapshot().targets.is_empty());
     assert_eq!(h.store.calls(Operation::Commit), 0);
 }
+
+#[tokio::test]
+async fn a_pass_that_loses_the_commit_race_still_counts_the_health_of_its_failing_targets() {
+    let h = Harness::new(
+        &[
+            (
+                "acme",
+                vec![Read::Users(vec![ALICE_ON]), Read::Users(vec![ALICE_OFF])],
+            ),
+            (
+                "flaky",
+                vec![Read::Users(vec![BOB_ON]), Read::Fails("HTTP 502")],
+            ),
+        ],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    h.store.fail_next(Operation::Commit, Fault::Conflict, 1);
+    let s = h.pass(2).await;
+    assert_eq!(result_of(&s, "acme"), TargetResult::Conflict);
+    assert_eq!(result_of(&s, "flaky"), TargetResult::Failed);
+    assert_eq!(
+        h.store.snapshot().health["github:flaky"].failures,
+        1,
+        "the failure counts towards the threshold"
+    );
+    assert_eq!(
+        h.channel(0).attempts(),
+        1,
+        "still nothing delivered by the loser"
+    );
+}
