@@ -1,14 +1,17 @@
 //! The end-of-pass records operators read: the `run summary` log line and
 //! CloudWatch Embedded Metric Format records (namespace `MfaMonitor`,
 //! dimension `Source`, and the same metrics without a dimension summed
-//! over sources), one per source that has targets.
+//! over sources), one per source that has targets; one `ChannelFailures`
+//! record per channel that failed (dimension `Channel`, and without); and
+//! `PendingAlerts` / `PendingAlertAgeMinutes` (no dimension) while alerts
+//! stay undelivered. The alarms in template.yaml read these names.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
 use crate::domain::Source;
-use crate::run::{RunSummary, TargetResult};
+use crate::run::{ChannelResult, RunSummary, TargetResult};
 
 pub const NAMESPACE: &str = "MfaMonitor";
 
@@ -34,8 +37,62 @@ fn per_source(summary: &RunSummary) -> BTreeMap<Source, PerSource> {
     by
 }
 
-/// EMF records for a pass, one per source.
+/// EMF records for a pass: one per source, one per failed channel, one for
+/// what is still pending.
 pub fn emf_records(summary: &RunSummary) -> Vec<Value> {
+    let mut records = source_records(summary);
+    records.extend(delivery_records(summary));
+    records
+}
+
+/// Only what went wrong is recorded: a channel that delivered adds no
+/// `ChannelFailures` point and nothing pending adds no `PendingAlerts`
+/// point, and the alarms treat missing data as not breaching.
+fn delivery_records(summary: &RunSummary) -> Vec<Value> {
+    let ts = summary.started_at.timestamp_millis();
+    let mut records: Vec<Value> = summary
+        .channels
+        .iter()
+        .filter(|c| c.result == ChannelResult::Failed)
+        .map(|c| {
+            json!({
+                "_aws": {
+                    "Timestamp": ts,
+                    "CloudWatchMetrics": [{
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [["Channel"], []],
+                        "Metrics": [{"Name": "ChannelFailures", "Unit": "Count"}]
+                    }]
+                },
+                "Channel": c.channel,
+                "run_id": summary.run_id,
+                "ChannelFailures": 1,
+            })
+        })
+        .collect();
+    if let Some(p) = summary.pending.filter(|p| p.alerts > 0) {
+        records.push(json!({
+            "_aws": {
+                "Timestamp": ts,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[]],
+                    "Metrics": [
+                        {"Name": "PendingAlerts", "Unit": "Count"},
+                        // CloudWatch has no minutes unit.
+                        {"Name": "PendingAlertAgeMinutes", "Unit": "None"}
+                    ]
+                }]
+            },
+            "run_id": summary.run_id,
+            "PendingAlerts": p.alerts,
+            "PendingAlertAgeMinutes": p.oldest_minutes,
+        }));
+    }
+    records
+}
+
+fn source_records(summary: &RunSummary) -> Vec<Value> {
     let ts = summary.started_at.timestamp_millis();
     per_source(summary)
         .into_iter()
@@ -98,5 +155,86 @@ pub fn log_run_summary(summary: &RunSummary) {
             dry_run = summary.dry_run,
             "run summary"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{ChannelOutcome, PendingAlerts};
+
+    fn summary(channels: Vec<(&str, ChannelResult)>, pending: Option<PendingAlerts>) -> RunSummary {
+        RunSummary {
+            run_id: "r".into(),
+            ok: true,
+            dry_run: false,
+            started_at: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            duration_ms: 1,
+            targets: Vec::new(),
+            changes: BTreeMap::new(),
+            channels: channels
+                .into_iter()
+                .map(|(c, result)| ChannelOutcome {
+                    channel: c.into(),
+                    result,
+                    notices: 1,
+                    error: None,
+                })
+                .collect(),
+            would_send: Vec::new(),
+            skipped: None,
+            error: None,
+            pending,
+        }
+    }
+
+    fn names(records: &[Value]) -> Vec<String> {
+        records
+            .iter()
+            .flat_map(|r| {
+                r["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            })
+            .map(|m| m["Name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_channel_and_what_stays_pending_are_metrics() {
+        let s = summary(
+            vec![
+                ("email", ChannelResult::Failed),
+                ("slack", ChannelResult::Sent),
+            ],
+            Some(PendingAlerts {
+                alerts: 3,
+                oldest_minutes: 125,
+            }),
+        );
+        let r = emf_records(&s);
+        assert_eq!(
+            names(&r),
+            ["ChannelFailures", "PendingAlerts", "PendingAlertAgeMinutes"]
+        );
+        assert_eq!(r[0]["Channel"], "email");
+        assert_eq!(
+            r[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Channel"], []])
+        );
+        assert_eq!(r[1]["PendingAlertAgeMinutes"], 125);
+    }
+
+    #[test]
+    fn delivered_alerts_leave_no_delivery_metrics() {
+        let s = summary(
+            vec![("email", ChannelResult::Sent)],
+            Some(PendingAlerts {
+                alerts: 0,
+                oldest_minutes: 0,
+            }),
+        );
+        assert!(emf_records(&s).is_empty());
     }
 }

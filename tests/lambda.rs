@@ -155,6 +155,68 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
     );
     assert_eq!(emf["Source"], "aws");
     assert_eq!(emf["Principals"], 2, "heidi and <root>");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("ChannelFailures").is_none() && l.get("PendingAlerts").is_none()),
+        "every channel delivered: no delivery metrics\n{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_channel_that_refuses_is_a_channel_failures_metric_and_its_alert_a_pending_one() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = common::Scenario::new().await;
+    common::seed_user(&world.iam, "ivan", false).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
+        .mount(&slack)
+        .await;
+    let mut env = world.table_env().await;
+    env.push((
+        "SLACK_WEBHOOK_URL".into(),
+        format!("{}/services/T0/B0/x", slack.uri()),
+    ));
+    let event: Value =
+        serde_json::from_str(include_str!("fixtures/eventbridge-scheduled-event.json")).unwrap();
+    let server = runtime_api(&event, "req-9").await;
+
+    let (_, summary, printed) = invoke(&server, "req-9", env).await;
+
+    let lines: Vec<Value> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failures: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("ChannelFailures").is_some())
+        .collect();
+    assert_eq!(failures.len(), 1, "{summary}\n{printed}");
+    assert_eq!(failures[0]["Channel"], "slack");
+    assert_eq!(failures[0]["ChannelFailures"], 1);
+    assert_eq!(
+        failures[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Channel"], []])
+    );
+    let pending = lines
+        .iter()
+        .find(|l| l.get("PendingAlerts").is_some())
+        .expect("a PendingAlerts record");
+    assert_eq!(
+        pending["PendingAlerts"], 1,
+        "the baseline, pending for slack"
+    );
+    assert_eq!(pending["PendingAlertAgeMinutes"], 0);
+    assert_eq!(
+        pending["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+        serde_json::json!([
+            {"Name": "PendingAlerts", "Unit": "Count"},
+            {"Name": "PendingAlertAgeMinutes", "Unit": "None"}
+        ])
+    );
 }
 
 #[tokio::test]

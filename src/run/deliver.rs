@@ -5,7 +5,7 @@ use chrono::Utc;
 use tracing::{error, info, warn};
 
 use super::deadline::FINISH_MARGIN;
-use super::{ChannelOutcome, ChannelResult, Pass};
+use super::{ChannelOutcome, ChannelResult, Pass, PendingAlerts};
 use crate::domain::{Change, Notice};
 use crate::notifiers::digest;
 use crate::state::OutboxEntry;
@@ -108,5 +108,32 @@ impl Pass<'_> {
             }
         }
         outcomes
+    }
+
+    /// What delivery left pending for a configured channel: the metric an
+    /// operator is alarmed on when a channel keeps refusing. Entries only
+    /// for a channel no longer configured are not counted here.
+    pub(super) async fn still_pending(&self) -> Option<PendingAlerts> {
+        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
+        let pending = match self.store.pending().await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "pending alerts could not be counted");
+                return None;
+            }
+        };
+        let now = Utc::now();
+        let mine: Vec<&OutboxEntry> = pending
+            .iter()
+            .filter(|e| e.channels.iter().any(|c| configured.contains(&c.as_str())))
+            .collect();
+        Some(PendingAlerts {
+            alerts: mine.iter().map(|e| e.notices.len()).sum(),
+            oldest_minutes: mine
+                .iter()
+                .map(|e| (now - e.created_at).num_minutes().max(0) as u64)
+                .max()
+                .unwrap_or(0),
+        })
     }
 }

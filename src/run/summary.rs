@@ -80,6 +80,19 @@ pub struct RunSummary {
     /// Set when the pass could not run at all (the state store is down).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What is still undelivered after this pass's delivery, for the
+    /// `PendingAlerts` metrics; `None` when the pass delivered nothing
+    /// (dry run, lost race, lease held).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingAlerts>,
+}
+
+/// Alerts still pending for a configured channel once the pass delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PendingAlerts {
+    pub alerts: usize,
+    /// Age of the oldest, in whole minutes; 0 when none.
+    pub oldest_minutes: u64,
 }
 
 impl RunSummary {
