@@ -277,6 +277,95 @@ async fn dynamodb_throttling_beyond_the_retries_fails_the_pass_cleanly_and_the_n
     assert_eq!(common::sent_emails_to(&world.to).await.len(), 1);
 }
 
+/// Matches BatchWriteItem requests that write principal items (not the
+/// staged copy of the same writes, whose JSON is inside a string).
+fn principal_batches() -> Value {
+    json!({"target": "DynamoDB_20120810.BatchWriteItem", "body_contains": "\"first_seen\":{\"S\""})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn principal_writes_failing_beyond_their_retries_are_finished_by_the_next_pass_without_a_storm(
+) {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = Scenario::new().await;
+    for i in 0..12 {
+        common::seed_user(&world.iam, &format!("pat{i:02}"), false).await;
+    }
+    let env = world.table_env().await;
+    let mut rule = principal_batches();
+    rule["unprocessed"] = json!(true);
+    rule["times"] = json!(1000);
+    let proxy = FaultProxy::start(&common::moto_url(), json!([rule])).await;
+    let (code, v) = pass(&with(&env, &[("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url)])).await;
+    assert_eq!(code, 1, "the principal writes failed: {v}");
+    assert_eq!(
+        common::sent_emails_to(&world.to).await.len(),
+        1,
+        "the baseline was committed before the writes, so it went out: {v}"
+    );
+
+    let (code, v) = pass(&env).await;
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["targets"][0]["result"], "unchanged",
+        "the next pass finished the writes before diffing: {v}"
+    );
+    assert_eq!(
+        common::sent_emails_to(&world.to).await.len(),
+        1,
+        "no storm of new accounts"
+    );
+    let status = common::run_binary(&["status", "--json"], &env).await;
+    assert_eq!(
+        status.stdout.matches("\"pat").count() >= 12,
+        true,
+        "{}",
+        status.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_the_commit_and_its_principal_writes_the_next_pass_finishes_them_and_sends_once(
+) {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = Scenario::new().await;
+    for i in 0..12 {
+        common::seed_user(&world.iam, &format!("quin{i:02}"), false).await;
+    }
+    let env = world.table_env().await;
+    let mut rule = principal_batches();
+    rule["delay"] = json!(120);
+    let proxy = FaultProxy::start(&common::moto_url(), json!([rule])).await;
+    let lapses = kill_at(
+        &with(&env, &[("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url)]),
+        &proxy,
+        "fault DynamoDB_20120810.BatchWriteItem",
+    )
+    .await;
+    assert_eq!(common::sent_emails_to(&world.to).await.len(), 0);
+
+    let (code, v) = after_the_lease(&env, lapses).await;
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["targets"][0]["result"], "unchanged", "{v}");
+    let mails = common::sent_emails_to(&world.to).await;
+    assert_eq!(mails.len(), 1, "the committed baseline, once: {mails:?}");
+    assert!(
+        !mails[0]["body"].as_str().unwrap().contains("new account"),
+        "no alert per account: {}",
+        mails[0]["body"]
+    );
+    assert_eq!(pass(&env).await.0, 0);
+    assert_eq!(
+        common::sent_emails_to(&world.to).await.len(),
+        1,
+        "nor repeated"
+    );
+}
+
 /// Starts a pass, waits until `proxy` printed `point`, and kills the
 /// process there (SIGKILL). Returns when the killed pass's lease lapses.
 async fn kill_at(env: &[(String, String)], proxy: &FaultProxy, point: &str) -> Instant {

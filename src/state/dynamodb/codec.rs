@@ -15,6 +15,9 @@ pub(super) struct Meta {
     pub version: u64,
     pub settings: TargetSettings,
     pub updated_at: DateTime<Utc>,
+    /// Set while this version's principal writes are not all applied:
+    /// how many staged chunks hold them (`apply.rs`).
+    pub apply_chunks: Option<u64>,
 }
 
 /// A target's partition as its items are read.
@@ -82,10 +85,15 @@ impl DynamoDbStore {
                 ))
             })?;
         let updated_at = time_attr(item, "updated_at").map_err(bad)?;
+        let apply_chunks = match item.get(APPLY_CHUNKS) {
+            None => None,
+            Some(_) => Some(num_attr(item, APPLY_CHUNKS).map_err(bad)?),
+        };
         Ok(Meta {
             version,
             settings,
             updated_at,
+            apply_chunks,
         })
     }
 

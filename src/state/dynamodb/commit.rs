@@ -1,17 +1,15 @@
 //! The commit protocol (ARCHITECTURE.md §4): precheck, one transaction
 //! with the meta item and the outbox, then the principals.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use tracing::warn;
 
+use super::apply::PrincipalWrites;
 use super::schema::*;
 use super::DynamoDbStore;
-use crate::domain::PrincipalRecord;
 use crate::state::{StateError, TargetCommit};
 
 impl DynamoDbStore {
@@ -116,8 +114,25 @@ impl DynamoDbStore {
         self.precheck(&commit, &partition).await?;
 
         let version = commit.expected_version.unwrap_or(0) + 1;
+        // The principal writes, staged before the transaction so that a
+        // commit cut short after it can be finished (`apply.rs`).
+        let writes = PrincipalWrites {
+            upserts: commit.upserts,
+            deletes: commit.deletes,
+        };
+        let staged_writes = if writes.is_empty() {
+            Vec::new()
+        } else {
+            self.stage_writes(&partition, version, &writes).await?
+        };
         let mut meta = self.key(&partition, META);
         meta.insert("version".into(), AttributeValue::N(version.to_string()));
+        if !staged_writes.is_empty() {
+            meta.insert(
+                APPLY_CHUNKS.into(),
+                AttributeValue::N(staged_writes.len().to_string()),
+            );
+        }
         meta.insert(
             "settings".into(),
             s(&serde_json::to_string(&commit.settings).expect("settings serialize")),
@@ -186,6 +201,7 @@ impl DynamoDbStore {
                 _ => false,
             };
             if lost_race {
+                self.delete_staged(&staged_writes).await;
                 if let Err(e) = self.delete_outbox_chunks(&staged_sorts, false).await {
                     warn!(
                         table = %self.table,
@@ -201,31 +217,12 @@ impl DynamoDbStore {
             return Err(self.backend("dynamodb:TransactWriteItems", err));
         }
 
-        // Principals. The same name in both lists ends upserted (as in the
-        // file store); a batch may not name a key twice.
-        let mut upserts: BTreeMap<String, &PrincipalRecord> = BTreeMap::new();
-        for r in &commit.upserts {
-            upserts.insert(r.name.clone(), r);
+        // 2. Principals; then the version is marked complete.
+        if !writes.is_empty() {
+            self.write_principals(&partition, &writes).await?;
+            self.settle_writes(&partition, version, &staged_writes)
+                .await;
         }
-        let deletes: BTreeSet<&String> = commit
-            .deletes
-            .iter()
-            .filter(|n| !upserts.contains_key(*n))
-            .collect();
-        let upserts: Vec<&PrincipalRecord> = upserts.into_values().collect();
-        let deletes: Vec<&String> = deletes.into_iter().collect();
-        let partition = &partition;
-        self.batch_write(upserts.len() + deletes.len(), |i| match upserts.get(i) {
-            Some(r) => put_request(self.principal_item(partition, r)),
-            None => {
-                let name = deletes[i - upserts.len()];
-                let del = DeleteRequest::builder()
-                    .set_key(Some(self.key(partition, &principal_sort_key(name))))
-                    .build();
-                WriteRequest::builder().delete_request(built(del)).build()
-            }
-        })
-        .await?;
         Ok(version)
     }
 }

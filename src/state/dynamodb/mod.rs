@@ -22,6 +22,7 @@
 //! Every read is strongly consistent: a pass must diff against what the
 //! previous pass committed, not against a stale replica.
 
+mod apply;
 mod batch;
 mod codec;
 mod commit;
@@ -39,8 +40,8 @@ use chrono::{DateTime, Utc};
 
 use schema::{backend, s, Item};
 pub use schema::{
-    create_table, DEFAULT_OUTBOX_CHUNK_BYTES, EXPIRES_AT, HEALTH, LEASE, META, OUTBOX,
-    PARTITION_KEY, SORT_KEY,
+    create_table, APPLY, APPLY_CHUNKS, DEFAULT_OUTBOX_CHUNK_BYTES, EXPIRES_AT, HEALTH, LEASE, META,
+    OUTBOX, PARTITION_KEY, SORT_KEY,
 };
 
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};

@@ -124,6 +124,20 @@ impl DynamoDbStore {
             self.absorb(&partition, &mut target, page)
         })
         .await?;
+        if let Some(meta) = target.meta.as_ref().filter(|m| m.apply_chunks.is_some()) {
+            // The last commit's principal writes were cut short: finish
+            // them first, so this pass diffs against the state that commit
+            // announced, not a mix that would alert again.
+            let (version, chunks) = (meta.version, meta.apply_chunks.unwrap_or(0));
+            self.finish_interrupted_commit(&partition, version, chunks)
+                .await?;
+            let mut again = Assembly::default();
+            self.query_pages(&partition, false, |page| {
+                self.absorb(&partition, &mut again, page)
+            })
+            .await?;
+            return self.finish(key, again);
+        }
         self.finish(key, target)
     }
 
@@ -137,11 +151,14 @@ impl DynamoDbStore {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .filter_expression("#pk <> :outbox AND #pk <> :lease AND #pk <> :health")
+                .filter_expression(
+                    "#pk <> :outbox AND #pk <> :lease AND #pk <> :health AND #pk <> :apply",
+                )
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_values(":outbox", s(OUTBOX))
                 .expression_attribute_values(":lease", s(LEASE))
                 .expression_attribute_values(":health", s(HEALTH))
+                .expression_attribute_values(":apply", s(APPLY))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

@@ -28,6 +28,13 @@ pub const HEALTH: &str = "#health";
 pub const LEASE: &str = "#lease";
 /// Epoch seconds; the table's TTL attribute, so expired leases go away.
 pub const EXPIRES_AT: &str = "expires_at";
+/// Partition of the staged principal writes of a commit (`apply.rs`).
+pub const APPLY: &str = "#apply";
+/// Meta attribute: this version's principal writes are still to apply.
+pub const APPLY_CHUNKS: &str = "apply_chunks";
+/// How long staged principal writes outlive their commit at most (the
+/// table's TTL removes those of a commit that never happened).
+pub(super) const APPLY_TTL_DAYS: i64 = 14;
 /// Largest piece of an outbox entry's notices JSON kept in one item.
 pub const DEFAULT_OUTBOX_CHUNK_BYTES: usize = 300 * 1024;
 
