@@ -227,12 +227,11 @@ fn status_text(report: &StatusReport) -> String {
             t.key,
             t.version,
             t.updated_at.format("%Y-%m-%d %H:%M UTC"),
-            t.principals.len(),
+            t.present().count(),
             counts_text.join(", ")
         );
         let mut flagged: Vec<_> = t
-            .principals
-            .values()
+            .present()
             .filter(|p| p.status.is_non_compliant() || p.status == MfaStatus::Unknown)
             .collect();
         flagged.sort_by(|a, b| {

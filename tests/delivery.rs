@@ -318,10 +318,9 @@ async fn principal_writes_failing_beyond_their_retries_are_finished_by_the_next_
         "no storm of new accounts"
     );
     let status = common::run_binary(&["status", "--json"], &env).await;
-    assert_eq!(
+    assert!(
         status.stdout.matches("\"pat").count() >= 12,
-        true,
-        "{}",
+        "every principal stored: {}",
         status.stdout
     );
 }

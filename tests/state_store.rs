@@ -266,6 +266,7 @@ fn record(name: &str, status: MfaStatus, at: DateTime<Utc>) -> PrincipalRecord {
         },
         first_seen: at,
         status_since: at + Duration::seconds(1),
+        absent_since: None,
     }
 }
 
@@ -512,6 +513,7 @@ async fn upserts_and_deletes_apply_and_settings_round_trip(h: &dyn Harness) {
     let bob = PrincipalRecord {
         status: MfaStatus::Enabled,
         status_since: later,
+        absent_since: None,
         ..record("bob", MfaStatus::Enabled, t0())
     };
     let dave = record("dave", MfaStatus::Disabled, later);

@@ -12,6 +12,12 @@ use super::status::MfaStatus;
 /// counted, so that the stored alert stays small at any organization size.
 pub const BASELINE_LIST_CAP: usize = 200;
 
+/// A removal of more principals than this, and of more than a fifth of a
+/// target, is one collapsed notice rather than one line each.
+pub const LARGE_REMOVAL_MIN: usize = 10;
+/// How long principals missing in a large removal stay dormant.
+pub const DORMANT_DAYS: i64 = 7;
+
 /// What a pass learned about one target: what to tell people and what to
 /// write. Unchanged principals appear in neither, so a pass with no change
 /// writes nothing.
@@ -116,6 +122,7 @@ fn new_record(obs: &Observation, now: DateTime<Utc>) -> PrincipalRecord {
         attributes: obs.attributes.clone(),
         first_seen: now,
         status_since: now,
+        absent_since: None,
     }
 }
 
@@ -242,8 +249,9 @@ fn compare(
                 detail,
             );
         }
-        if renamed || !old.same_facts(obs) {
+        if renamed || !old.same_facts(obs) || old.absent_since.is_some() {
             upserts.push(PrincipalRecord {
+                absent_since: None,
                 name: obs.name.clone(),
                 status: obs.status,
                 attributes: obs.attributes.clone(),
@@ -257,19 +265,66 @@ fn compare(
         }
     }
 
-    for old in prev.principals.values() {
-        if matched_old_names.contains(&old.name) {
-            continue;
+    let (dormant, gone): (Vec<&PrincipalRecord>, Vec<&PrincipalRecord>) = prev
+        .principals
+        .values()
+        .filter(|old| !matched_old_names.contains(&old.name))
+        .partition(|old| old.absent_since.is_some());
+    // Dormant principals that stayed away past the window go for good; the
+    // large removal that made them dormant was told then.
+    for old in dormant {
+        if old
+            .absent_since
+            .is_some_and(|t| now - t > chrono::Duration::days(DORMANT_DAYS))
+        {
+            deletes.push(old.name.clone());
         }
+    }
+    let present_before = prev.present().count();
+    if gone.len() > LARGE_REMOVAL_MIN && gone.len() * 5 > present_before {
+        // Real or not (a listing that lost a page reads the same), this is
+        // one event: one notice with the count and a sample, and the
+        // records kept dormant so their return is no storm either.
+        let mut names: Vec<&str> = gone.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        let sample = names
+            .iter()
+            .take(10)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
         d.push(
-            Some(&old.name),
+            None,
             ChangeKind::Removed,
-            old.attributes.admin,
-            Some(old.status),
+            gone.iter().any(|r| r.attributes.admin),
             None,
             None,
+            Some(format!(
+                "{} of {present_before} principals are no longer listed: {sample}{}; kept for {DORMANT_DAYS} days in case the listing comes back",
+                gone.len(),
+                if names.len() > 10 {
+                    format!(" and {} more", names.len() - 10)
+                } else {
+                    String::new()
+                }
+            )),
         );
-        deletes.push(old.name.clone());
+        upserts.extend(gone.into_iter().map(|old| PrincipalRecord {
+            absent_since: Some(now),
+            ..old.clone()
+        }));
+    } else {
+        for old in gone {
+            d.push(
+                Some(&old.name),
+                ChangeKind::Removed,
+                old.attributes.admin,
+                Some(old.status),
+                None,
+                None,
+            );
+            deletes.push(old.name.clone());
+        }
     }
 
     // A setting that could not be read this pass keeps its last known
@@ -767,5 +822,96 @@ mod tests {
         s.settings.mfa_required = Some(true);
         let out = diff(Some(&after), &s, &Exemptions::default(), t(3));
         assert_eq!(out.changes().count(), 0);
+    }
+
+    fn people(n: usize) -> Vec<Observation> {
+        (0..n).map(|i| obs(&format!("u{i:03}"), Enabled)).collect()
+    }
+
+    fn apply(prev: &StoredTarget, out: &DiffOutcome) -> StoredTarget {
+        let mut next = prev.clone();
+        for d in &out.deletes {
+            next.principals.remove(d);
+        }
+        for r in &out.upserts {
+            next.principals.insert(r.name.clone(), r.clone());
+        }
+        next.settings = out.settings.clone();
+        next
+    }
+
+    #[test]
+    fn a_large_removal_is_one_notice_and_the_principals_coming_back_are_no_storm() {
+        let before = stored(&snap(people(40)), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(people(25)),
+            &Exemptions::default(),
+            t(2),
+        );
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].kind, c[0].principal.as_deref()),
+            (ChangeKind::Removed, None)
+        );
+        assert!(c[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("15 of 40 principals are no longer listed: u025, u026"));
+        assert!(out.deletes.is_empty(), "kept dormant");
+        let after = apply(&before, &out);
+        assert_eq!(after.present().count(), 25);
+
+        let back = diff(
+            Some(&after),
+            &snap(people(40)),
+            &Exemptions::default(),
+            t(3),
+        );
+        assert_eq!(back.changes().count(), 0, "their return is no storm");
+        let restored = apply(&after, &back);
+        assert_eq!(restored.present().count(), 40);
+        assert_eq!(restored.principals["u030"].first_seen, t(1), "history kept");
+    }
+
+    #[test]
+    fn principals_dormant_past_the_window_are_dropped_silently() {
+        let before = stored(&snap(people(40)), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(people(25)),
+            &Exemptions::default(),
+            t(2),
+        );
+        let after = apply(&before, &out);
+        let later = t(2) + chrono::Duration::days(DORMANT_DAYS + 1);
+        let out = diff(
+            Some(&after),
+            &snap(people(25)),
+            &Exemptions::default(),
+            later,
+        );
+        assert_eq!(out.changes().count(), 0);
+        assert_eq!(out.deletes.len(), 15);
+    }
+
+    #[test]
+    fn a_small_removal_is_told_principal_by_principal() {
+        let before = stored(&snap(people(40)), t(1));
+        let out = diff(
+            Some(&before),
+            &snap(people(35)),
+            &Exemptions::default(),
+            t(2),
+        );
+        assert_eq!(
+            out.changes()
+                .filter(|c| c.kind == ChangeKind::Removed)
+                .count(),
+            5
+        );
+        assert_eq!(out.deletes.len(), 5);
     }
 }

@@ -85,7 +85,7 @@ pub fn build(
     let mut counts: BTreeMap<Source, Counts> = BTreeMap::new();
     let mut rows = Vec::new();
     for t in targets {
-        for p in t.principals.values() {
+        for p in t.present() {
             let id = t.key.principal(p.name.clone());
             let exempt = exemptions.contains(&id);
             let c = counts.entry(t.key.source).or_default();
@@ -203,6 +203,7 @@ pub(crate) mod fixtures {
                             },
                             first_seen: now - chrono::Duration::days(400),
                             status_since: now - chrono::Duration::days(*days),
+                            absent_since: None,
                         },
                     )
                 })

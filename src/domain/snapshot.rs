@@ -59,6 +59,11 @@ pub struct PrincipalRecord {
     pub first_seen: DateTime<Utc>,
     /// When `status` last changed (or first seen): "lacking MFA since".
     pub status_since: DateTime<Utc>,
+    /// Set while the principal is missing from its listing as part of a
+    /// large removal: kept dormant (out of reports) for a few days, so
+    /// that the listing coming back whole is no storm of new accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent_since: Option<DateTime<Utc>>,
 }
 
 impl PrincipalRecord {
@@ -81,9 +86,16 @@ pub struct StoredTarget {
 }
 
 impl StoredTarget {
+    /// The principals still listed (dormant ones left out).
+    pub fn present(&self) -> impl Iterator<Item = &PrincipalRecord> {
+        self.principals
+            .values()
+            .filter(|p| p.absent_since.is_none())
+    }
+
     pub fn count_by_status(&self) -> BTreeMap<MfaStatus, usize> {
         let mut counts = BTreeMap::new();
-        for p in self.principals.values() {
+        for p in self.present() {
             *counts.entry(p.status).or_insert(0) += 1;
         }
         counts

@@ -26,6 +26,20 @@ impl Pass<'_> {
             error!(target = %key, error = %e, "state could not be read; target left untouched");
             (TargetResult::Failed, e.to_string())
         })?;
+        // Every target lists someone (a GitHub org its owner, an AWS account
+        // its root, Snowflake the monitor's own user): nobody at all where
+        // principals were stored is a listing that failed, not a mass
+        // departure.
+        if let Some(prev) = &stored {
+            let before = prev.present().count();
+            if snapshot.principals.is_empty() && before > 0 {
+                let text = format!(
+                    "the listing came back empty where {before} principals were stored: read as a failed listing, not as everyone leaving; state left untouched"
+                );
+                error!(target = %key, "{text}");
+                return Err((TargetResult::Failed, text));
+            }
+        }
         let outcome = diff(stored.as_ref(), snapshot, self.exemptions, now);
         notes.extend(outcome.warnings.iter().cloned());
         let result = if outcome.baseline {

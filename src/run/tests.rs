@@ -573,3 +573,29 @@ async fn a_pass_that_loses_the_commit_race_still_counts_the_health_of_its_failin
         "still nothing delivered by the loser"
     );
 }
+
+#[tokio::test]
+async fn an_empty_listing_where_principals_were_stored_is_a_failure_not_a_mass_departure() {
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![Read::Users(vec![ALICE_OFF, BOB_ON]), Read::Users(vec![])],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    let before = h.store.snapshot().targets["github:acme"].clone();
+    let s = h.pass(2).await;
+    assert_eq!(result_of(&s, "acme"), TargetResult::Failed);
+    assert!(s.targets[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("came back empty"));
+    assert_eq!(
+        h.store.snapshot().targets["github:acme"],
+        before,
+        "untouched"
+    );
+    assert_eq!(h.channel(0).sent().len(), 1, "no removal alerts");
+}

@@ -127,6 +127,10 @@ impl DynamoDbStore {
             attributes,
             first_seen: time_attr(item, "first_seen").map_err(bad)?,
             status_since: time_attr(item, "status_since").map_err(bad)?,
+            absent_since: match item.get("absent_since") {
+                None => None,
+                Some(_) => Some(time_attr(item, "absent_since").map_err(bad)?),
+            },
         })
     }
 
@@ -139,6 +143,9 @@ impl DynamoDbStore {
         );
         item.insert("first_seen".into(), s(&rfc3339(r.first_seen)));
         item.insert("status_since".into(), s(&rfc3339(r.status_since)));
+        if let Some(t) = r.absent_since {
+            item.insert("absent_since".into(), s(&rfc3339(t)));
+        }
         item
     }
 }
