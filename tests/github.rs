@@ -62,7 +62,8 @@ async fn every_page_of_every_listing_is_read_and_each_member_gets_a_status() {
     );
     assert_eq!(s.settings.mfa_required, Some(true));
     assert!(s.warnings.is_empty());
-    // Each page exactly once: 3 pages for members, 1 for each other listing.
+    // Each page once — 3 pages for members, 1 for each other listing — and
+    // the last members page once more, to see that the listing held still.
     let reqs = server.received_requests().await.unwrap();
     let all_members = reqs
         .iter()
@@ -70,11 +71,11 @@ async fn every_page_of_every_listing_is_read_and_each_member_gets_a_status() {
             r.url.path().ends_with("/members") && r.url.query().unwrap_or("").contains("filter=all")
         })
         .count();
-    assert_eq!(all_members, 3);
+    assert_eq!(all_members, 3 + 1);
     assert_eq!(
         reqs.len(),
-        1 + 3 + 1 + 1 + 1 + 1 + 1 + 1,
-        "org, 3 member pages, then one page each"
+        1 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1,
+        "org, 3 member pages and the last again, then one page each"
     );
 }
 
@@ -495,5 +496,120 @@ async fn a_token_from_secrets_manager_is_used_and_never_printed() {
         ran.stderr.contains("GITHUB_TOKEN_SECRET_ID") && ran.stderr.contains("no-such-secret"),
         "{}",
         ran.stderr
+    );
+}
+
+/// Serves page `n` of `/organizations/{id}/members?filter=all` as `first`
+/// for the first `times` requests, and as `then` afterwards: a member
+/// leaving or joining while the org is read shifts every later page.
+async fn shifting_members_page(
+    server: &MockServer,
+    n: usize,
+    first: &[Person],
+    times: u64,
+    then: &[Person],
+) {
+    let body = |people: &[Person]| people.iter().map(simple_user).collect::<Vec<Value>>();
+    for (people, priority, limit) in [(first, 1u8, Some(times)), (then, 2, None)] {
+        let m = authed(
+            Mock::given(method("GET")).and(path(format!("/organizations/{ORG_ID}/members"))),
+        )
+        .and(query_param("filter", "all"))
+        .and(query_param("page", n.to_string().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body(people)))
+        .with_priority(priority);
+        match limit {
+            Some(t) => m.up_to_n_times(t).mount(server).await,
+            None => m.mount(server).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listing_that_moves_while_it_is_read_is_read_again_and_then_exact() {
+    let server = MockServer::start().await;
+    let org = standard_org();
+    // The first read of the last members page (dev200..dev249) is answered
+    // as if dev210 had just left; the re-check of that page sees it whole.
+    let mut moved: Vec<Person> = org.members[200..].to_vec();
+    moved.remove(10);
+    shifting_members_page(&server, 3, &moved, 1, &org.members[200..]).await;
+    serve(&server, "acme", &org).await;
+    let s = monitor(&server).collect("acme").await.unwrap();
+    assert_eq!(
+        s.principals
+            .iter()
+            .filter(|p| p.name.starts_with("dev"))
+            .count(),
+        250
+    );
+    assert_eq!(status(&s, "dev0249"), MfaStatus::Disabled);
+    let page3 = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.url.path().ends_with("/members")
+                && r.url
+                    .query()
+                    .is_some_and(|q| q.contains("filter=all") && q.contains("page=3"))
+        })
+        .count();
+    assert_eq!(
+        page3, 4,
+        "read and re-checked, then the whole org once more"
+    );
+}
+
+/// Answers each request with the next body in turn, round and round.
+struct Alternating(Vec<Value>, std::sync::atomic::AtomicUsize);
+
+impl wiremock::Respond for Alternating {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ResponseTemplate::new(200).set_body_json(&self.0[n % self.0.len()])
+    }
+}
+
+#[tokio::test]
+async fn a_listing_that_keeps_moving_fails_the_org_as_incomplete() {
+    let server = MockServer::start().await;
+    let org = standard_org();
+    let mut moved: Vec<Person> = org.members[200..].to_vec();
+    moved.remove(10);
+    let body = |people: &[Person]| json!(people.iter().map(simple_user).collect::<Vec<Value>>());
+    // Every read of the last page differs from the one before: it never
+    // holds still.
+    authed(Mock::given(method("GET")).and(path(format!("/organizations/{ORG_ID}/members"))))
+        .and(query_param("filter", "all"))
+        .and(query_param("page", "3"))
+        .respond_with(Alternating(
+            vec![body(&moved), body(&org.members[200..])],
+            Default::default(),
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &org).await;
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    assert!(
+        matches!(&err, MonitorError::Incomplete(m) if m.contains("moved while they were read, twice in a row")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_filtered_listing_naming_someone_outside_the_full_one_is_read_again() {
+    let server = MockServer::start().await;
+    let mut org = standard_org();
+    // A member who joined between the full listing and the 2fa_disabled
+    // one: not in the first, in the second, both times.
+    org.disabled.push(person("newcomer", 777_777));
+    serve(&server, "acme", &org).await;
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    assert!(
+        matches!(&err, MonitorError::Incomplete(m) if m.contains("members?filter=2fa_disabled are not in the full listing")),
+        "{err}"
     );
 }

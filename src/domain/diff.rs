@@ -1,3 +1,9 @@
+//! `diff(previous, current)`: the pure comparison every alert comes from
+//! (ARCHITECTURE.md §2). Slightly over the house's ~400 lines because its
+//! cases (baseline, arrivals, renames and reused logins, removals large and
+//! small, dormant principals, settings, collapsed unknowns) read best side
+//! by side; its tests are most of the file.
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};

@@ -7,6 +7,11 @@
 //! so a removed device shows within the hour. Users created since the
 //! report are read live too. Every listing is followed to its last page; a
 //! page that says more follow but gives no marker fails the account.
+//!
+//! Longer than the house's ~400 lines: one file per source (ARCHITECTURE.md
+//! §6), and its listings, report parsing and per-user reads share one
+//! paging helper; the AWS Organizations work (discovery, roots, policies)
+//! splits it into `aws_iam/` when it lands.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;

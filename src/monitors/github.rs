@@ -5,7 +5,14 @@
 //! `2fa_insecure`) and only to org owners; a non-owner gets 422, and then
 //! every status is `unknown`, never guessed. Every listing is read to its
 //! last page (pages fetched concurrently once `rel="last"` says how many);
-//! a page that fails or does not parse fails the org.
+//! a page that fails or does not parse fails the org. A listing that moves
+//! while it is read (a filtered one naming someone outside the full one, a
+//! duplicate, the last page changing before a re-check) is read again once,
+//! then fails the org as incomplete.
+//!
+//! Longer than the house's ~400 lines: one file per source (ARCHITECTURE.md
+//! §6); paging, the consistency checks and the org's assembly read the same
+//! listings. The GitHub App and enterprise work splits it into `github/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +22,7 @@ use reqwest::header::{HeaderMap, ACCEPT, LINK};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{Monitor, MonitorError};
 use crate::domain::{
@@ -52,6 +59,23 @@ struct Org {
 enum Listing {
     Users(Vec<SimpleUser>),
     NotOwner,
+}
+
+/// Why an org's listings may have moved while they were read (a member
+/// came or went between offset pages, so an entry may have been skipped):
+/// the org is read again, once.
+type Shifts = std::sync::Mutex<Vec<String>>;
+
+fn listed(l: &Listing) -> Option<&Vec<SimpleUser>> {
+    match l {
+        Listing::Users(u) => Some(u),
+        Listing::NotOwner => None,
+    }
+}
+
+fn note_shift(shifts: &Shifts, why: String) {
+    debug!(%why, "listing shifted");
+    shifts.lock().unwrap_or_else(|e| e.into_inner()).push(why);
 }
 
 pub struct GithubMonitor {
@@ -128,6 +152,7 @@ impl GithubMonitor {
         org: &str,
         path: &str,
         query: &[(&str, &str)],
+        shifts: &Shifts,
     ) -> Result<Listing, MonitorError> {
         let mut q: Vec<(&str, &str)> = query.to_vec();
         q.push(("per_page", PER_PAGE));
@@ -156,6 +181,10 @@ impl GithubMonitor {
 
         let mut next = first_links.get("next").cloned();
         let mut page_no = 1;
+        // The last page as read, to read it again at the end: any arrival
+        // or departure during the read shifts every later page, the last
+        // one included.
+        let mut last_page: Option<(Url, Vec<u64>)> = None;
         if let (Some(next_url), Some(last_url)) = (first_links.get("next"), first_links.get("last"))
         {
             // The count is known: fetch pages 2..=last together.
@@ -168,6 +197,7 @@ impl GithubMonitor {
                 )));
             }
             let urls: Vec<(usize, Url)> = (2..=last).map(|n| (n, with_page(next_url, n))).collect();
+            let last_url = urls.last().map(|(_, u)| u.clone());
             let pages: Vec<(Vec<SimpleUser>, Option<Url>)> = futures::stream::iter(urls)
                 .map(|(n, url)| {
                     let what = &what;
@@ -189,6 +219,9 @@ impl GithubMonitor {
             page_no = last;
             next = None;
             for (page, page_next) in pages {
+                if let Some(url) = &last_url {
+                    last_page = Some((url.clone(), page.iter().map(|u| u.id).collect()));
+                }
                 users.extend(page);
                 // The listing grew while it was read: keep following.
                 next = page_next;
@@ -204,15 +237,40 @@ impl GithubMonitor {
             let resp = self.get(&url, &what).await?;
             let resp = ok_or_error(resp, &what, org).await?;
             next = links(resp.headers()).remove("next");
-            users.extend(parse_page(
+            let page = parse_page(
                 resp.text().await.map_err(|e| body_error(&what, e))?,
                 &what,
                 page_no,
-            )?);
+            )?;
+            last_page = Some((url, page.iter().map(|u| u.id).collect()));
+            users.extend(page);
         }
-        // Pages can shift under concurrent changes; one user, one entry.
+        // Pages can shift under concurrent changes; one user, one entry,
+        // and a duplicate means they did.
+        let read = users.len();
         let mut seen = BTreeSet::new();
         users.retain(|u| seen.insert(u.id));
+        if users.len() != read {
+            note_shift(
+                shifts,
+                format!("{what}: {} entries appeared twice", read - users.len()),
+            );
+        }
+        if let Some((url, ids)) = last_page {
+            let resp = self.get(&url, &what).await?;
+            let resp = ok_or_error(resp, &what, org).await?;
+            let again = parse_page(
+                resp.text().await.map_err(|e| body_error(&what, e))?,
+                &what,
+                page_no,
+            )?;
+            if again.iter().map(|u| u.id).collect::<Vec<_>>() != ids {
+                note_shift(
+                    shifts,
+                    format!("{what}: the last page changed while the listing was read"),
+                );
+            }
+        }
         Ok(Listing::Users(users))
     }
 
@@ -221,8 +279,9 @@ impl GithubMonitor {
         org: &str,
         path: &str,
         query: &[(&str, &str)],
+        shifts: &Shifts,
     ) -> Result<Vec<SimpleUser>, MonitorError> {
-        match self.list(org, path, query).await? {
+        match self.list(org, path, query, shifts).await? {
             Listing::Users(u) => Ok(u),
             Listing::NotOwner => Err(MonitorError::Call {
                 operation: "github",
@@ -232,18 +291,87 @@ impl GithubMonitor {
         }
     }
 
+    /// Reads the org; when its listings moved while they were read, reads
+    /// it once more, and fails it as incomplete if they moved again: a
+    /// member skipped in `2fa_disabled` must not read as enabled.
     pub async fn collect_org(&self, org: &str) -> Result<TargetSnapshot, MonitorError> {
+        let shifts = Shifts::default();
+        let snapshot = self.read_org(org, &shifts).await?;
+        let first = std::mem::take(&mut *shifts.lock().unwrap_or_else(|e| e.into_inner()));
+        if first.is_empty() {
+            return Ok(snapshot);
+        }
+        warn!(%org, reasons = ?first, "listings moved while read; reading the org again");
+        let snapshot = self.read_org(org, &shifts).await?;
+        let again = shifts.into_inner().unwrap_or_else(|e| e.into_inner());
+        if again.is_empty() {
+            return Ok(snapshot);
+        }
+        Err(MonitorError::Incomplete(format!(
+            "the listings of {org} moved while they were read, twice in a row: {}",
+            again.join("; ")
+        )))
+    }
+
+    async fn read_org(&self, org: &str, shifts: &Shifts) -> Result<TargetSnapshot, MonitorError> {
         let (settings, members, disabled, insecure, owners, collaborators, c_disabled, c_insecure) =
             tokio::try_join!(
                 self.org_settings(org),
-                self.users(org, "members", &[("filter", "all")]),
-                self.list(org, "members", &[("filter", "2fa_disabled")]),
-                self.list(org, "members", &[("filter", "2fa_insecure")]),
-                self.users(org, "members", &[("role", "admin")]),
-                self.users(org, "outside_collaborators", &[("filter", "all")]),
-                self.list(org, "outside_collaborators", &[("filter", "2fa_disabled")]),
-                self.list(org, "outside_collaborators", &[("filter", "2fa_insecure")]),
+                self.users(org, "members", &[("filter", "all")], shifts),
+                self.list(org, "members", &[("filter", "2fa_disabled")], shifts),
+                self.list(org, "members", &[("filter", "2fa_insecure")], shifts),
+                self.users(org, "members", &[("role", "admin")], shifts),
+                self.users(org, "outside_collaborators", &[("filter", "all")], shifts),
+                self.list(
+                    org,
+                    "outside_collaborators",
+                    &[("filter", "2fa_disabled")],
+                    shifts
+                ),
+                self.list(
+                    org,
+                    "outside_collaborators",
+                    &[("filter", "2fa_insecure")],
+                    shifts
+                ),
             )?;
+        // Each filtered listing is a part of its full one; an id outside it
+        // was read at another moment than the full listing.
+        let ids = |u: &[SimpleUser]| u.iter().map(|u| u.id).collect::<BTreeSet<u64>>();
+        let all_members = ids(&members);
+        let all_collaborators = ids(&collaborators);
+        let parts = [
+            (
+                "members?filter=2fa_disabled",
+                listed(&disabled),
+                &all_members,
+            ),
+            (
+                "members?filter=2fa_insecure",
+                listed(&insecure),
+                &all_members,
+            ),
+            ("members?role=admin", Some(&owners), &all_members),
+            (
+                "outside_collaborators?filter=2fa_disabled",
+                listed(&c_disabled),
+                &all_collaborators,
+            ),
+            (
+                "outside_collaborators?filter=2fa_insecure",
+                listed(&c_insecure),
+                &all_collaborators,
+            ),
+        ];
+        for (what, part, whole) in parts {
+            let outside = part.map_or(0, |p| p.iter().filter(|u| !whole.contains(&u.id)).count());
+            if outside > 0 {
+                note_shift(
+                    shifts,
+                    format!("{outside} user(s) of {what} are not in the full listing"),
+                );
+            }
+        }
         let owners: BTreeSet<u64> = owners.iter().map(|u| u.id).collect();
         let mut warnings = Vec::new();
         let mut principals: BTreeMap<u64, Observation> = BTreeMap::new();
@@ -323,12 +451,13 @@ impl Monitor for GithubMonitor {
         let component = format!("github:{org}");
         let result = async {
             self.org_settings(org).await?;
+            let shifts = Shifts::default();
             let visible = self
-                .users(org, "members", &[("filter", "all")])
+                .users(org, "members", &[("filter", "all")], &shifts)
                 .await?
                 .len();
             let owner = matches!(
-                self.list(org, "members", &[("filter", "2fa_disabled")])
+                self.list(org, "members", &[("filter", "2fa_disabled")], &shifts)
                     .await?,
                 Listing::Users(_)
             );

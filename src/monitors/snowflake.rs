@@ -6,6 +6,10 @@
 //! holders of ACCOUNTADMIN and SECURITYADMIN, directly or through other
 //! roles, come from `SHOW GRANTS OF ROLE`. Columns are read by name from
 //! `resultSetMetaData.rowType`; every partition is fetched and counted.
+//!
+//! Longer than the house's ~400 lines: one file per source (ARCHITECTURE.md
+//! §6) — statement submission, polling and partitions are one protocol; row
+//! parsing already lives in `snowflake_rows.rs` and the JWT in `jwt.rs`.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -10,6 +10,9 @@ use crate::domain::{Change, Notice};
 use crate::notifiers::digest;
 use crate::state::OutboxEntry;
 
+/// How long alerts wait for a channel that is no longer configured.
+pub const ORPHAN_DAYS: i64 = 7;
+
 impl Pass<'_> {
     /// Sends each channel everything pending for it, plus `unsaved`: alerts
     /// that could not be stored pending and so go out now or never.
@@ -45,13 +48,25 @@ impl Pass<'_> {
             }
         };
         let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
+        // Alerts pending for a channel no longer configured are kept for a
+        // while (the channel may come back with the next deploy), warned
+        // about, then dropped with an error line: never kept forever, never
+        // dropped silently.
+        let orphan_cutoff = Utc::now() - chrono::Duration::days(ORPHAN_DAYS);
         for entry in &pending {
             for ch in entry
                 .channels
                 .iter()
                 .filter(|c| !configured.contains(&c.as_str()))
             {
-                warn!(entry = %entry.id, channel = %ch, "alerts pending for a channel that is no longer configured");
+                if entry.created_at < orphan_cutoff {
+                    error!(entry = %entry.id, channel = %ch, notices = entry.notices.len(), "dropping alerts pending for {ORPHAN_DAYS} days for a channel that is no longer configured");
+                    if let Err(e) = self.store.acknowledge(&entry.id, ch).await {
+                        warn!(entry = %entry.id, error = %e, "orphaned alerts could not be dropped; tried again next pass");
+                    }
+                } else {
+                    warn!(entry = %entry.id, channel = %ch, "alerts pending for a channel that is no longer configured; dropped after {ORPHAN_DAYS} days");
+                }
             }
         }
         let delayed_before = Utc::now()

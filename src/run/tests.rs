@@ -599,3 +599,47 @@ async fn an_empty_listing_where_principals_were_stored_is_a_failure_not_a_mass_d
     );
     assert_eq!(h.channel(0).sent().len(), 1, "no removal alerts");
 }
+
+#[tokio::test]
+async fn alerts_for_a_channel_no_longer_configured_are_kept_a_week_then_dropped() {
+    use crate::state::StateStore as _;
+    let h = Harness::new(
+        &[("acme", vec![Read::Users(vec![ALICE_ON])])],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    let key = TargetKey::new(Source::Github, "acme");
+    let entry = |id: &str, days: i64| crate::state::OutboxEntry {
+        id: id.into(),
+        created_at: Utc::now() - chrono::Duration::days(days),
+        channels: ["pager".to_owned()].into(),
+        notices: vec![Notice::Change(Change::of_target(
+            &key,
+            ChangeKind::SourceFailed,
+            "x".into(),
+            Utc::now(),
+        ))],
+    };
+    h.store
+        .record_health(&key, &Default::default(), Some(entry("recent", 1)))
+        .await
+        .unwrap();
+    h.store
+        .record_health(&key, &Default::default(), Some(entry("old", 8)))
+        .await
+        .unwrap();
+    h.pass(2).await;
+    let left: Vec<String> = h
+        .store
+        .snapshot()
+        .pending()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        left,
+        ["recent"],
+        "the week-old entry is dropped, the recent one kept"
+    );
+    assert_eq!(h.channel(0).attempts(), 1, "never sent to another channel");
+}

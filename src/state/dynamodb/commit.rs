@@ -214,6 +214,16 @@ impl DynamoDbStore {
                     expected: commit.expected_version,
                 });
             }
+            // DynamoDB answered that the transaction was not applied: what
+            // was staged for it can go. A timeout or a dropped connection
+            // leaves its outcome unknown, so its chunks stay (ignored while
+            // incomplete; deleting them could cut an entry that did commit).
+            if err.as_service_error().is_some() {
+                self.delete_staged(&staged_writes).await;
+                if let Err(e) = self.delete_outbox_chunks(&staged_sorts, false).await {
+                    warn!(table = %self.table, error = %e, "surplus outbox chunks of a failed commit could not be removed; they are ignored");
+                }
+            }
             return Err(self.backend("dynamodb:TransactWriteItems", err));
         }
 
