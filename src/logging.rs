@@ -26,7 +26,8 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 /// The format and level for this process: Lambda honours
 /// `AWS_LAMBDA_LOG_FORMAT` (JSON unless `Text`) and `AWS_LAMBDA_LOG_LEVEL`;
 /// the CLI uses `RUST_LOG` (default `warn`: the command prints its own
-/// results) as text on stderr.
+/// results) as text on stderr. Text is coloured only on a terminal and
+/// never with `NO_COLOR` set.
 pub fn init(lambda: bool) {
     let format = if lambda
         && !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"))
@@ -63,6 +64,7 @@ pub fn init(lambda: bool) {
         LogFormat::Text => builder
             .compact()
             .with_target(false)
+            .with_ansi(crate::terminal::colour(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .try_init(),
     };
