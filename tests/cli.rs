@@ -1,6 +1,6 @@
 //! The command line's conventions against the real binary: exit 3 with
 //! --fail-on-findings, --source/--target, -q/-v, colour and progress only
-//! on a terminal. Two small GitHub orgs on a
+//! on a terminal, completions and man pages. Two small GitHub orgs on a
 //! local server playing GitHub and a state file: no moto needed.
 mod common;
 
@@ -453,5 +453,66 @@ async fn on_a_terminal_progress_shows_and_colour_unless_no_color() {
     ] {
         let shown = on_a_terminal(quiet, &w.env(&[])).await;
         assert!(!shown.contains("[1/2]"), "{quiet:?}: {shown:?}");
+    }
+}
+
+// ------------------------------------------------ completions, man pages
+
+#[tokio::test]
+async fn completions_for_bash_and_zsh_offer_every_subcommand() {
+    for shell in ["bash", "zsh"] {
+        let ran = common::run_binary(&["completions", shell], &[]).await;
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        for sub in ["run", "report", "status", "check", "completions", "man"] {
+            assert!(ran.stdout.contains(sub), "{shell}: {sub}");
+        }
+        for flag in [
+            "--dry-run",
+            "--fail-on-findings",
+            "--source",
+            "--target",
+            "--quiet",
+        ] {
+            assert!(ran.stdout.contains(flag), "{shell}: {flag}");
+        }
+        assert!(ran.stdout.contains("snowflake"), "{shell}: --source values");
+    }
+    for shell in ["fish", "powershell", "elvish"] {
+        let ran = common::run_binary(&["completions", shell], &[]).await;
+        assert_eq!(ran.code, 0, "{shell}");
+        assert!(ran.stdout.contains("dry-run"), "{shell}");
+    }
+}
+
+#[tokio::test]
+async fn the_committed_man_pages_are_the_generated_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = common::run_binary(&["man", dir.path().to_str().unwrap()], &[]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man");
+    let names = |d: &std::path::Path| {
+        let mut n: Vec<String> = std::fs::read_dir(d)
+            .unwrap_or_else(|e| panic!("{}: {e}", d.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let generated = names(dir.path());
+    assert!(
+        generated.contains(&"mfa-monitor.1".to_owned())
+            && generated.contains(&"mfa-monitor-run.1".to_owned())
+    );
+    assert_eq!(
+        names(&committed),
+        generated,
+        "regenerate with: cargo run --quiet -- man docs/man"
+    );
+    for name in &generated {
+        assert_eq!(
+            std::fs::read_to_string(committed.join(name)).unwrap(),
+            std::fs::read_to_string(dir.path().join(name)).unwrap(),
+            "docs/man/{name} is stale: regenerate with `cargo run --quiet -- man docs/man`"
+        );
     }
 }

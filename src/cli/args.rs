@@ -1,4 +1,7 @@
 //! The command line as clap reads it (contract: subcommand and flag names).
+//! The completions and man pages are generated from these definitions.
+
+use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -11,12 +14,16 @@ use crate::domain::Source;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  all well
-  1  a source or channel failed, or the state could not be read or written
-  2  bad configuration or usage (the message names the variable or flag at fault)
-  3  with --fail-on-findings only: non-compliant principals (MFA disabled or
-     insecure, not exempt) among those looked at; 1 and 2 win over 3
+  1  a source or channel failed, or the state could not
+     be read or written
+  2  bad configuration or usage (the message names the
+     variable or flag at fault)
+  3  only with --fail-on-findings: non-compliant principals
+     (MFA disabled or insecure, not exempt) among those
+     looked at; 1 and 2 win over 3
 
-Colour only on a terminal, never with NO_COLOR set. Logs go to stderr.";
+Colour only on a terminal, never with NO_COLOR set.
+Logs go to stderr.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -86,6 +93,19 @@ pub enum Command {
     },
     /// Configuration and reachability of every source and channel.
     Check,
+    /// Prints a shell completion script.
+    ///
+    /// E.g. `mfa-monitor completions bash > /etc/bash_completion.d/mfa-monitor`,
+    /// or `mfa-monitor completions zsh > ~/.zfunc/_mfa-monitor`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Writes the man pages, one per command, into DIR.
+    ///
+    /// E.g. `mfa-monitor man /usr/local/share/man/man1`. The repository's
+    /// copies in docs/man/ are made by `cargo run --quiet -- man docs/man`.
+    Man { dir: PathBuf },
 }
 
 /// Which sources and targets a command looks at, and whether findings

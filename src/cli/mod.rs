@@ -1,10 +1,11 @@
 //! The terminal interface: `run`, `report`, `status`, `check`, with
 //! `--json`, `-q`/`-v`, and on the first three `--source`, `--target` and
-//! `--fail-on-findings`.
+//! `--fail-on-findings`; `completions` and the man pages (`docs.rs`).
 //! Exit codes (contract): 0 all well, 1 a source or channel failed,
 //! 2 bad configuration or usage, 3 findings (only with --fail-on-findings).
 
 mod args;
+mod docs;
 mod findings;
 mod narrow;
 mod output;
@@ -77,6 +78,19 @@ pub async fn main(cli: Cli) -> ExitCode {
         quiet: cli.quiet,
     };
     match &cli.command {
+        Command::Completions { shell } => {
+            docs::completions(*shell, &mut std::io::stdout());
+            return ExitCode::from(EXIT_OK);
+        }
+        Command::Man { dir } => {
+            return ExitCode::from(match docs::man_pages(dir) {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    print.error(format!("cannot write man pages to {}: {e}", dir.display()));
+                    EXIT_FAILED
+                }
+            });
+        }
         Command::Run {
             dry_run: false,
             scope,
@@ -119,6 +133,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         } => report(app, filter, send, &scope, print).await,
         Command::Status { scope } => status(app, &scope, print).await,
         Command::Check => check(app, print).await,
+        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     })
 }
 
