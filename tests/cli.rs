@@ -139,6 +139,15 @@ async fn findings_exit_3_only_when_asked_for_and_exempt_principals_do_not_count(
         "{}",
         ran.stdout
     );
+
+    let ran = w
+        .run(
+            &["status", "--fail-on-findings"],
+            &[("MFA_EXEMPT", "dev0003")],
+        )
+        .await;
+    assert_eq!(ran.code, 2, "bad configuration wins: {}", ran.stderr);
+    assert!(ran.stderr.contains("MFA_EXEMPT"), "{}", ran.stderr);
 }
 
 #[tokio::test]
