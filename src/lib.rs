@@ -14,4 +14,5 @@ pub mod notifiers;
 pub mod run;
 pub mod secrets;
 pub mod state;
+pub mod terminal;
 pub mod text;

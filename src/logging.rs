@@ -25,9 +25,10 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
 /// The format and level for this process: Lambda honours
 /// `AWS_LAMBDA_LOG_FORMAT` (JSON unless `Text`) and `AWS_LAMBDA_LOG_LEVEL`;
-/// the CLI uses `RUST_LOG` (default `warn`: the command prints its own
-/// results) as text on stderr.
-pub fn init(lambda: bool) {
+/// the CLI logs text on stderr at `cli_level` when `-q`/`-v` chose one,
+/// else at `RUST_LOG` (default `warn`: the command prints its own results).
+/// Text is coloured only on a terminal and never with `NO_COLOR` set.
+pub fn init(lambda: bool, cli_level: Option<&str>) {
     let format = if lambda
         && !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"))
     {
@@ -41,16 +42,20 @@ pub fn init(lambda: bool) {
             .ok()
             .map(|l| lambda_level(&l).to_owned())
             .unwrap_or_else(|| "info".to_owned())
+    } else if let Some(level) = cli_level {
+        level.to_owned()
     } else {
         std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned())
     };
-    // The SDKs are chatty at debug: a bare level applies to this crate only;
-    // a full directive (`a=debug,b=warn`) is taken as written.
-    let directive = if level.contains('=') || level.contains(',') {
-        level
-    } else {
-        format!("warn,mfa_monitor={level}")
-    };
+    // The SDKs are chatty at debug: a bare level applies to this crate only
+    // (`error` and `off`, quieter than the default, to every crate); a full
+    // directive (`a=debug,b=warn`) is taken as written.
+    let directive =
+        if level.contains('=') || level.contains(',') || level == "error" || level == "off" {
+            level
+        } else {
+            format!("warn,mfa_monitor={level}")
+        };
     let filter =
         EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("warn,mfa_monitor=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
@@ -63,6 +68,7 @@ pub fn init(lambda: bool) {
         LogFormat::Text => builder
             .compact()
             .with_target(false)
+            .with_ansi(crate::terminal::colour(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .try_init(),
     };

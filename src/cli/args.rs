@@ -1,0 +1,142 @@
+//! The command line as clap reads it (contract: subcommand and flag names).
+//! The completions and man pages are generated from these definitions.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use super::scope::{Selection, TargetSelector};
+use crate::domain::report::Filter;
+use crate::domain::Source;
+
+/// Shown after `--help` and in the man page.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  all well
+  1  a source or channel failed, or the state could not
+     be read or written
+  2  bad configuration or usage (the message names the
+     variable or flag at fault)
+  3  only with --fail-on-findings: non-compliant principals
+     (MFA disabled or insecure, not exempt) among those
+     looked at; 1 and 2 win over 3
+
+Colour only on a terminal, never with NO_COLOR set.
+Logs go to stderr.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfa-monitor",
+    version,
+    about = "Alerts when accounts in GitHub, AWS IAM or Snowflake lose or lack MFA",
+    after_long_help = EXIT_CODES
+)]
+pub struct Cli {
+    /// Machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors (and the JSON with --json); log errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More logs on stderr: -v info, -vv debug.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The log level `-q`/`-v` chose; `None` leaves it to `RUST_LOG`.
+    pub fn log_level(&self) -> Option<&'static str> {
+        match (self.quiet, self.verbose) {
+            (true, _) => Some("error"),
+            (false, 0) => None,
+            (false, 1) => Some("info"),
+            (false, _) => Some("debug"),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One pass: collect, diff against stored state, alert, commit.
+    ///
+    /// --source and --target need --dry-run: a real pass reads and commits
+    /// every configured target, because a pass over some of them would leave
+    /// the others unread until the next full pass, their changes not alerted
+    /// and their failures not counted. Configure fewer targets to monitor
+    /// fewer.
+    Run {
+        /// Collect and diff, print what would be sent; neither notify nor commit.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// The status of every principal from the stored state, non-compliant first.
+    Report {
+        /// `enabled`: MFA on; `disabled`: no MFA, SMS only, or unknown.
+        #[arg(long, value_enum, default_value = "all")]
+        filter: Filter,
+        /// Also mail it (HTML table) and post a Slack summary; with --source
+        /// or --target, the narrowed report is what is sent.
+        #[arg(long)]
+        send: bool,
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// What the state store holds.
+    Status {
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Configuration and reachability of every source and channel.
+    Check,
+    /// Prints a shell completion script.
+    ///
+    /// E.g. `mfa-monitor completions bash > /etc/bash_completion.d/mfa-monitor`,
+    /// or `mfa-monitor completions zsh > ~/.zfunc/_mfa-monitor`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Writes the man pages, one per command, into DIR.
+    ///
+    /// E.g. `mfa-monitor man /usr/local/share/man/man1`. The repository's
+    /// copies in docs/man/ are made by `cargo run --quiet -- man docs/man`.
+    Man { dir: PathBuf },
+}
+
+/// Which sources and targets a command looks at, and whether findings
+/// among them fail it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Scope {
+    /// Only this source: github, aws or snowflake (repeat it, or a comma list).
+    #[arg(
+        long = "source",
+        value_name = "SOURCE",
+        value_delimiter = ',',
+        value_parser = PossibleValuesParser::new(Source::ALL.map(Source::as_str))
+            .map(|s| s.parse::<Source>().expect("a possible value")),
+    )]
+    pub sources: Vec<Source>,
+    /// Only this target: an org, account id or Snowflake account (`acme`), or
+    /// SOURCE:TARGET (`github:acme`); repeat it, or a comma list. A target
+    /// that matches nothing is an error (exit 2). A dry run reads every
+    /// target of the selected sources and shows the chosen ones, and any
+    /// that failed.
+    #[arg(long = "target", value_name = "TARGET", value_delimiter = ',')]
+    pub targets: Vec<TargetSelector>,
+    /// Exit 3 when non-compliant principals (MFA disabled or insecure, not
+    /// exempt) are among those looked at: `report` counts them whatever
+    /// --filter lists.
+    #[arg(long)]
+    pub fail_on_findings: bool,
+}
+
+impl Scope {
+    pub fn selection(&self) -> Selection {
+        Selection::new(self.sources.clone(), self.targets.clone())
+    }
+}
