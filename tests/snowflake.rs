@@ -372,6 +372,44 @@ async fn a_503_is_retried_and_a_null_has_mfa_is_unknown() {
 }
 
 #[tokio::test]
+async fn a_resubmitted_statement_carries_the_same_request_id_and_retry_true() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, fixture("200"), fixture("partition-1")).await;
+    let rows = monitor(&server)
+        .query("SHOW USERS", &["name"])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    let submissions: Vec<std::collections::BTreeMap<String, String>> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == wiremock::http::Method::POST)
+        .map(|r| r.url.query_pairs().into_owned().collect())
+        .collect();
+    assert_eq!(submissions.len(), 2, "{submissions:?}");
+    let id = &submissions[0]["requestId"];
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    assert!(
+        !submissions[0].contains_key("retry"),
+        "the first submission is no retry: {submissions:?}"
+    );
+    assert_eq!(&submissions[1]["requestId"], id, "the same request");
+    assert_eq!(
+        submissions[1].get("retry").map(String::as_str),
+        Some("true"),
+        "so Snowflake does not run it twice: {submissions:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_role_that_sees_no_users_mfa_is_told_what_to_grant() {
     let server = MockServer::start().await;
     let base = fixture("200");
