@@ -1,5 +1,5 @@
 //! The one HTTP client of the HTTP sources and channels: timeouts on every
-//! request, bounded retries with jittered backoff,
+//! request, no redirects followed, bounded retries with jittered backoff,
 //! and rate-limit headers honoured (`retry-after` in seconds or as an HTTP
 //! date; `x-ratelimit-remaining: 0` with `x-ratelimit-reset`) when the wait
 //! fits the budget. Which failures are retried is chosen per call
@@ -9,7 +9,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use tracing::warn;
 
@@ -88,6 +88,15 @@ pub enum HttpError {
     /// after every attempt.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// A 3xx. Redirects are never followed: the token or the message would
+    /// go to a place the configuration does not name. Only hosts are shown
+    /// (a path may be a secret).
+    #[error("HTTP {status} from {host}: a redirect{}, not followed; configure the URL it points to", .to.as_deref().map(|t| format!(" to {t}")).unwrap_or_default())]
+    Redirect {
+        status: StatusCode,
+        host: String,
+        to: Option<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -102,6 +111,7 @@ impl HttpClient {
             .user_agent(concat!("mfa-monitor/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.request_timeout)
             .connect_timeout(policy.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("static HTTP client configuration");
         Self { client, policy }
@@ -121,8 +131,8 @@ impl HttpClient {
 
     /// Sends the request `build` makes, called again for each attempt with
     /// the attempt's number (1 for the first), retrying the failures
-    /// `retry` allows. Returns the first response that is neither a 5xx
-    /// nor a rate limit.
+    /// `retry` allows. Returns the first response that is neither a 5xx, a
+    /// rate limit nor a redirect.
     pub async fn send_with(
         &self,
         retry: Retry,
@@ -198,12 +208,35 @@ impl HttpClient {
                         }
                         warn!(attempt, status = status.as_u16(), "server error; retrying");
                         tokio::time::sleep(backoff(p, attempt, fastrand::f64())).await;
+                    } else if is_redirect(status) {
+                        return Err(redirect_error(&resp));
                     } else {
                         return Ok(resp);
                     }
                 }
             }
         }
+    }
+}
+
+/// A 3xx that asks the client to go elsewhere; 304 Not Modified answers a
+/// conditional request and is the caller's.
+fn is_redirect(status: StatusCode) -> bool {
+    status.is_redirection() && status != StatusCode::NOT_MODIFIED
+}
+
+/// The redirect's hosts only: the request's and the `Location`'s.
+fn redirect_error(resp: &Response) -> HttpError {
+    let to = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| resp.url().join(l).ok())
+        .and_then(|u| u.host_str().map(str::to_owned));
+    HttpError::Redirect {
+        status: resp.status(),
+        host: resp.url().host_str().unwrap_or("(no host)").to_owned(),
+        to,
     }
 }
 

@@ -376,6 +376,40 @@ async fn a_refused_connection_to_the_webhook_is_retried_as_nothing_was_sent() {
 }
 
 #[tokio::test]
+async fn a_redirected_webhook_post_is_a_channel_failure_that_never_shows_the_url() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(308).insert_header(
+            "location",
+            format!("{}/services/T000/B000/s3cretWebhookPath", elsewhere.uri()).as_str(),
+        ))
+        .mount(&server)
+        .await;
+    let err = slack(&server)
+        .send(&digest(&mixed(), &[]).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SLACK_WEBHOOK_URL") && err.contains("308") && err.contains("not followed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cretWebhookPath") && !err.contains("/services/"),
+        "{err}"
+    );
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the alert went nowhere the configuration does not name"
+    );
+}
+
+#[tokio::test]
 async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_not_resent() {
     if common::skip_without_moto() {
         return;

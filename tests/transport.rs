@@ -1,0 +1,66 @@
+//! Transport rules of every HTTP source and channel: redirects are not
+//! followed, and a plain-http URL is refused unless it is on this machine.
+mod common;
+
+use mfa_monitor::http::HttpError;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A server answering every request with `status` and a `Location` to
+/// `elsewhere`, which would answer 200.
+async fn redirecting(status: u16, elsewhere: &MockServer) -> MockServer {
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("followed"))
+        .mount(elsewhere)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(status).insert_header(
+                "location",
+                format!(
+                    "http://localhost:{}/landing/s3cret",
+                    elsewhere.address().port()
+                )
+                .as_str(),
+            ),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_error_naming_the_hosts_and_is_not_followed() {
+    let elsewhere = MockServer::start().await;
+    for status in [301, 302, 307, 308] {
+        let server = redirecting(status, &elsewhere).await;
+        let http = common::fast_http();
+        let url = format!("{}/api/v3/orgs/acme", server.uri());
+        let err = http.send(|c| c.get(&url)).await.unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Redirect { status: s, host, to }
+                if s.as_u16() == status && host == "127.0.0.1" && to.as_deref() == Some("localhost")),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&status.to_string()) && text.contains("not followed"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cret") && !text.contains("/api/v3"),
+            "{text}"
+        );
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "asked once, as a redirect is no failure to retry"
+        );
+    }
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
