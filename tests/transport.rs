@@ -1,5 +1,6 @@
 //! Transport rules of every HTTP source and channel: redirects are not
-//! followed, and a plain-http URL is refused unless it is on this machine.
+//! followed, a plain-http URL is refused unless it is on this machine, and
+//! secrets that cannot be right are refused before anything is called.
 mod common;
 
 use mfa_monitor::http::HttpError;
@@ -63,4 +64,52 @@ async fn a_redirect_is_an_error_naming_the_hosts_and_is_not_followed() {
         );
     }
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+/// The binary's environment for a GitHub source and a local state file,
+/// with no AWS call possible (nothing here needs one).
+fn github_env(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("GITHUB_ORGS", "acme"),
+        ("GITHUB_TOKEN", "ghp_0123456789abcdefABCDEF"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.push((
+        "MFA_STATE_FILE".into(),
+        dir.path().join("state.json").to_str().unwrap().into(),
+    ));
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+#[tokio::test]
+async fn an_http_github_api_url_off_this_machine_is_refused_with_exit_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [&["run"][..], &["check"]] {
+        let ran = common::run_binary(
+            command,
+            &github_env(
+                &dir,
+                &[("GITHUB_API_URL", "http://github.example.com/api/v3")],
+            ),
+        )
+        .await;
+        assert_eq!(ran.code, 2, "{command:?}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("GITHUB_API_URL") && ran.stderr.contains("https"),
+            "{}",
+            ran.stderr
+        );
+    }
+    assert!(
+        !dir.path().join("state.json").exists(),
+        "nothing ran, nothing was written"
+    );
 }
