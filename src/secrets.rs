@@ -1,9 +1,10 @@
 //! Resolves secrets given as `X_SECRET_ID` from AWS Secrets Manager, once at
-//! start. Errors name the variable and the secret id, never the value.
+//! start, without the whitespace and newlines around the value. Errors name
+//! the variable and the secret id, never the value.
 
 use secrecy::SecretString;
 
-use crate::config::{SecretSource, SecretVar};
+use crate::config::{trimmed, SecretSource, SecretVar};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -20,15 +21,21 @@ pub enum SecretError {
         id_variable: &'static str,
         secret_id: String,
     },
+    #[error("secret `{secret_id}` is empty (or only whitespace)")]
+    Empty {
+        variable: &'static str,
+        id_variable: &'static str,
+        secret_id: String,
+    },
 }
 
 impl SecretError {
     /// The variable at fault: the `_SECRET_ID` one.
     pub fn variable(&self) -> &'static str {
         match self {
-            SecretError::Read { id_variable, .. } | SecretError::NotAString { id_variable, .. } => {
-                id_variable
-            }
+            SecretError::Read { id_variable, .. }
+            | SecretError::NotAString { id_variable, .. }
+            | SecretError::Empty { id_variable, .. } => id_variable,
         }
     }
 }
@@ -55,7 +62,17 @@ pub async fn resolve(
             message: crate::aws::error_text(&e),
         })?;
     match out.secret_string {
-        Some(s) => Ok(SecretString::from(s)),
+        Some(s) => {
+            let s = trimmed(s);
+            if s.is_empty() {
+                return Err(SecretError::Empty {
+                    variable: var.variable,
+                    id_variable: var.id_variable,
+                    secret_id: secret_id.clone(),
+                });
+            }
+            Ok(SecretString::from(s))
+        }
         None => Err(SecretError::NotAString {
             variable: var.variable,
             id_variable: var.id_variable,

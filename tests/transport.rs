@@ -1,6 +1,6 @@
 //! Transport rules of every HTTP source and channel: redirects are not
 //! followed, a plain-http URL is refused unless it is on this machine, and
-//! secrets that cannot be right are refused before anything is called.
+//! secrets lose the whitespace around them.
 mod common;
 
 use mfa_monitor::http::HttpError;
@@ -112,4 +112,19 @@ async fn an_http_github_api_url_off_this_machine_is_refused_with_exit_2_naming_t
         !dir.path().join("state.json").exists(),
         "nothing ran, nothing was written"
     );
+}
+
+#[tokio::test]
+async fn a_token_pasted_with_a_trailing_newline_still_authenticates() {
+    let server = MockServer::start().await;
+    common::github_fake::serve(&server, "acme", &common::github_fake::standard_org()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("  {}\r\n", common::github_fake::TOKEN);
+    let uri = server.uri();
+    let ran = common::run_binary(
+        &["check"],
+        &github_env(&dir, &[("GITHUB_TOKEN", &token), ("GITHUB_API_URL", &uri)]),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
 }

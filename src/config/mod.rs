@@ -10,7 +10,7 @@ mod sources;
 pub mod values;
 
 pub use channels::EmailConfig;
-pub use secret::{secret_var, SecretSource, SecretVar};
+pub use secret::{secret_var, trimmed, SecretSource, SecretVar};
 pub use sources::{AwsAccount, GithubConfig, SnowflakeConfig, DEFAULT_GITHUB_API_URL};
 
 use std::fmt;
