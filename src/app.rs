@@ -1,10 +1,11 @@
 //! Builds the adapters a configuration asks for, and runs the commands on
 //! them. Shared by the CLI and the Lambda handler so both behave the same.
 
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::{Config, ConfigError, SecretSource, StateLocation};
+use crate::config::{Config, ConfigError, StateLocation};
 use crate::domain::report::{Filter, Report};
 use crate::domain::snapshot::StoredTarget;
 use crate::error::CheckItem;
@@ -33,8 +34,10 @@ pub struct App {
 impl App {
     /// Builds every adapter and resolves secrets (once). Nothing else is
     /// called yet: reachability is what `check` is for, and a pass reports
-    /// failures per target. A secret that cannot be read is a configuration
-    /// error naming its variable.
+    /// failures per target. A secret that cannot be read, or cannot be
+    /// right (a GitHub token with a space inside, a webhook URL that is not
+    /// Slack's, a PEM that is not a PKCS#8 private key), is a configuration
+    /// error naming the variable to fix.
     pub async fn build(config: Config) -> Result<App, ConfigError> {
         let sdk = crate::aws::sdk_config().await;
         let store: Box<dyn StateStore> = match &config.state {
@@ -57,6 +60,8 @@ impl App {
         let http = HttpClient::new(RetryPolicy::default());
         if let Some(gh) = &config.github {
             let token = resolve_secret(&gh.token, &secrets).await?;
+            crate::config::check_github_token(token.expose_secret())
+                .map_err(|why| ConfigError::new(gh.token.origin(), why))?;
             monitors.push(Box::new(GithubMonitor::new(
                 http.clone(),
                 gh.api_url.as_str(),
@@ -66,11 +71,7 @@ impl App {
         }
         if let Some(sf) = &config.snowflake {
             let key = resolve_secret(&sf.private_key, &secrets).await?;
-            let key_variable = match sf.private_key.source {
-                SecretSource::Value(_) => sf.private_key.variable,
-                SecretSource::SecretsManager(_) => sf.private_key.id_variable,
-            };
-            let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, key_variable)?;
+            let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, sf.private_key.origin())?;
             monitors.push(Box::new(SnowflakeMonitor::new(
                 http.clone(),
                 sf.api_url.as_str(),
@@ -89,9 +90,12 @@ impl App {
         }
         if let Some(var) = &config.slack {
             let url = resolve_secret(var, &secrets).await?;
-            crate::config::values::http_url(secrecy::ExposeSecret::expose_secret(&url)).map_err(
-                |why| ConfigError::new(var.variable, format!("not an http(s) webhook URL ({why})")),
-            )?;
+            crate::config::slack_webhook_url(url.expose_secret()).map_err(|why| {
+                ConfigError::new(
+                    var.origin(),
+                    format!("not a Slack incoming-webhook URL: {why}"),
+                )
+            })?;
             notifiers.push(Box::new(SlackNotifier::new(http.clone(), url)));
         }
         if notifiers.is_empty() {

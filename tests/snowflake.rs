@@ -26,6 +26,31 @@ fn auth() -> KeyPairAuth {
     .unwrap()
 }
 
+#[test]
+fn a_secret_that_is_no_private_key_is_refused_naming_its_variable_and_not_shown() {
+    for (not_a_key, secret_part) in [
+        (
+            include_str!("fixtures/snowflake-test-key.pub.pem"),
+            "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
+        ),
+        ("ghp_s3cretTokenValue0123456789", "s3cret"),
+        ("https://hooks.slack.com/services/T0/B0/s3cret", "s3cret"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nczNjcmV0LWJ1dC1wa2NzMQ==\n-----END RSA PRIVATE KEY-----\n",
+            "czNjcmV0",
+        ),
+    ] {
+        for variable in ["SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PRIVATE_KEY_SECRET_ID"] {
+            let e = KeyPairAuth::new(ACCOUNT, "mfa_monitor", &not_a_key.to_owned().into(), variable)
+                .err()
+                .expect("refused");
+            assert_eq!(e.variable, variable);
+            assert!(e.reason.contains("private key"), "{e}");
+            assert!(!e.to_string().contains(secret_part), "{e}");
+        }
+    }
+}
+
 fn monitor(server: &MockServer) -> SnowflakeMonitor {
     let http = common::fast_http();
     SnowflakeMonitor::new(

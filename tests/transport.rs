@@ -1,6 +1,6 @@
 //! Transport rules of every HTTP source and channel: redirects are not
 //! followed, a plain-http URL is refused unless it is on this machine, and
-//! secrets lose the whitespace around them.
+//! secrets that cannot be right are refused before anything is called.
 mod common;
 
 use mfa_monitor::http::HttpError;
@@ -112,6 +112,45 @@ async fn an_http_github_api_url_off_this_machine_is_refused_with_exit_2_naming_t
         !dir.path().join("state.json").exists(),
         "nothing ran, nothing was written"
     );
+}
+
+#[tokio::test]
+async fn a_github_token_with_whitespace_inside_is_refused_with_exit_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = common::run_binary(
+        &["run"],
+        &github_env(
+            &dir,
+            &[("GITHUB_TOKEN", "ghp_s3cretHalf ghp_s3cretOtherHalf")],
+        ),
+    )
+    .await;
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("GITHUB_TOKEN") && ran.stderr.contains("whitespace"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("s3cret") && !ran.stdout.contains("s3cret"));
+}
+
+#[tokio::test]
+async fn a_slack_webhook_url_that_is_not_slacks_is_refused_with_exit_2_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "https://hooks.slack.com.example.net/services/T0/B0/s3cret",
+        "http://hooks.slack.com/services/T0/B0/s3cret",
+    ] {
+        let ran =
+            common::run_binary(&["run"], &github_env(&dir, &[("SLACK_WEBHOOK_URL", url)])).await;
+        assert_eq!(ran.code, 2, "{url}: {}", ran.stderr);
+        assert!(ran.stderr.contains("SLACK_WEBHOOK_URL"), "{}", ran.stderr);
+        assert!(
+            !ran.stderr.contains("s3cret") && !ran.stdout.contains("s3cret"),
+            "{}",
+            ran.stderr
+        );
+    }
 }
 
 #[tokio::test]
