@@ -1,10 +1,13 @@
 //! Builds the adapters a configuration asks for, and runs the commands on
 //! them. Shared by the CLI and the Lambda handler so both behave the same.
 
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::{Config, ConfigError, SecretSource, StateLocation};
+use crate::config::{Config, ConfigError, StateLocation};
 use crate::domain::report::{Filter, Report};
 use crate::domain::snapshot::StoredTarget;
 use crate::error::CheckItem;
@@ -19,6 +22,7 @@ use crate::notifiers::slack::SlackNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
 use crate::notifiers::Notifier;
 use crate::run::{ChannelOutcome, ChannelResult, Deadline, Pass, RunSummary};
+use crate::secrets::SecretError;
 use crate::state::dynamodb::DynamoDbStore;
 use crate::state::file::FileStore;
 use crate::state::{OutboxEntry, StateError, StateStore};
@@ -33,9 +37,19 @@ pub struct App {
 impl App {
     /// Builds every adapter and resolves secrets (once). Nothing else is
     /// called yet: reachability is what `check` is for, and a pass reports
-    /// failures per target. A secret that cannot be read is a configuration
-    /// error naming its variable.
+    /// failures per target. A secret that cannot be read, or cannot be
+    /// right (a GitHub token with a space inside, a webhook URL that is not
+    /// Slack's, a PEM that is not a PKCS#8 private key), is a configuration
+    /// error naming the variable to fix.
     pub async fn build(config: Config) -> Result<App, ConfigError> {
+        Self::try_build(config).await.map_err(ConfigError::from)
+    }
+
+    /// [`App::build`], telling a failure that may pass by itself (a
+    /// throttled or unreachable Secrets Manager) from a wrong
+    /// configuration: the Lambda handler builds again on the next
+    /// invocation after the first, never after the second.
+    pub async fn try_build(config: Config) -> Result<App, BuildError> {
         let sdk = crate::aws::sdk_config().await;
         let store: Box<dyn StateStore> = match &config.state {
             StateLocation::Table(t) => Box::new(DynamoDbStore::new(
@@ -57,6 +71,8 @@ impl App {
         let http = HttpClient::new(RetryPolicy::default());
         if let Some(gh) = &config.github {
             let token = resolve_secret(&gh.token, &secrets).await?;
+            crate::config::check_github_token(token.expose_secret())
+                .map_err(|why| ConfigError::new(gh.token.origin(), why))?;
             monitors.push(Box::new(GithubMonitor::new(
                 http.clone(),
                 gh.api_url.as_str(),
@@ -66,11 +82,7 @@ impl App {
         }
         if let Some(sf) = &config.snowflake {
             let key = resolve_secret(&sf.private_key, &secrets).await?;
-            let key_variable = match sf.private_key.source {
-                SecretSource::Value(_) => sf.private_key.variable,
-                SecretSource::SecretsManager(_) => sf.private_key.id_variable,
-            };
-            let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, key_variable)?;
+            let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, sf.private_key.origin())?;
             monitors.push(Box::new(SnowflakeMonitor::new(
                 http.clone(),
                 sf.api_url.as_str(),
@@ -89,9 +101,12 @@ impl App {
         }
         if let Some(var) = &config.slack {
             let url = resolve_secret(var, &secrets).await?;
-            crate::config::values::http_url(secrecy::ExposeSecret::expose_secret(&url)).map_err(
-                |why| ConfigError::new(var.variable, format!("not an http(s) webhook URL ({why})")),
-            )?;
+            crate::config::slack_webhook_url(url.expose_secret()).map_err(|why| {
+                ConfigError::new(
+                    var.origin(),
+                    format!("not a Slack incoming-webhook URL: {why}"),
+                )
+            })?;
             notifiers.push(Box::new(SlackNotifier::new(http.clone(), url)));
         }
         if notifiers.is_empty() {
@@ -231,15 +246,67 @@ impl App {
     }
 }
 
-/// A secret that cannot be read is a configuration error naming its
-/// variable (exit code 2, or a `ConfigError` in Lambda).
+/// Why the adapters could not be built.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration is wrong (a malformed value, a secret that does
+    /// not exist or may not be read): it stays wrong until someone fixes it.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A secret could not be read for a reason that may pass by itself
+    /// (throttling, the network, a 5xx): building again later may work.
+    #[error("{variable}: {source}")]
+    Unavailable {
+        variable: &'static str,
+        #[source]
+        source: Arc<SecretError>,
+    },
+}
+
+impl BuildError {
+    /// Whether building again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BuildError::Unavailable { .. })
+    }
+
+    /// The variable named by the error.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            BuildError::Config(e) => e.variable,
+            BuildError::Unavailable { variable, .. } => variable,
+        }
+    }
+}
+
+/// For the CLI, which exits 2 either way (a later run starts afresh).
+impl From<BuildError> for ConfigError {
+    fn from(e: BuildError) -> ConfigError {
+        match e {
+            BuildError::Config(e) => e,
+            BuildError::Unavailable { variable, source } => {
+                ConfigError::new(variable, source.to_string())
+            }
+        }
+    }
+}
+
+/// A secret that cannot be read names its variable: a configuration error
+/// (exit code 2, or a `ConfigError` in Lambda), or, when the failure may
+/// pass, [`BuildError::Unavailable`].
 async fn resolve_secret(
     var: &crate::config::SecretVar,
     client: &aws_sdk_secretsmanager::Client,
-) -> Result<secrecy::SecretString, ConfigError> {
-    crate::secrets::resolve(var, client)
-        .await
-        .map_err(|e| ConfigError::new(e.variable(), e.to_string()))
+) -> Result<secrecy::SecretString, BuildError> {
+    crate::secrets::resolve(var, client).await.map_err(|e| {
+        if e.is_transient() {
+            BuildError::Unavailable {
+                variable: e.variable(),
+                source: Arc::new(e),
+            }
+        } else {
+            BuildError::Config(ConfigError::new(e.variable(), e.to_string()))
+        }
+    })
 }
 
 /// What `mfa-monitor status` shows.

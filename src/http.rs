@@ -1,14 +1,15 @@
-//! The one HTTP client of the HTTP sources and channels, with one retry
-//! policy for every call: timeouts on every request, bounded retries with
-//! jittered backoff for transport errors and 5xx, and rate-limit headers
-//! honoured (`retry-after` in seconds or as an HTTP date;
-//! `x-ratelimit-remaining: 0` with `x-ratelimit-reset`) when the wait fits
-//! the budget. Other statuses go back to the caller, which knows what a 401
-//! or 422 means for its API.
+//! The one HTTP client of the HTTP sources and channels: timeouts on every
+//! request, no redirects followed, bounded retries with jittered backoff,
+//! and rate-limit headers honoured (`retry-after` in seconds or as an HTTP
+//! date; `x-ratelimit-remaining: 0` with `x-ratelimit-reset`) when the wait
+//! fits the budget. Which failures are retried is chosen per call
+//! ([`Retry`]): a read is repeated on any failure, a post that may already
+//! have taken effect is not. Other statuses go back to the caller, which
+//! knows what a 401 or 422 means for its API.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use tracing::warn;
 
@@ -38,20 +39,64 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Which failures of one call are retried: it depends on whether doing the
+/// request twice could do twice what it asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Repeating the request is harmless: a read, or a write the server
+    /// recognises as a resubmission (Snowflake's `requestId` with
+    /// `retry=true`). Retried on every transport error (a timeout included),
+    /// on a 5xx and on a rate limit.
+    Idempotent,
+    /// Every request that reaches the server may take effect (a webhook
+    /// post). Retried only when it cannot have: the connection was never
+    /// made (refused, DNS, TLS handshake, connect timeout), or the server
+    /// refused the request with a rate limit (429, or a 403 with rate-limit
+    /// headers). A timeout or a broken connection after the request was
+    /// sent, and a 5xx, end the call at once ([`HttpError::NotRepeated`]):
+    /// the message may have been posted, and the caller keeps it for a
+    /// later attempt rather than risk posting it twice now.
+    UnlessSent,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// No response after every attempt (connection refused, timeout, TLS).
-    /// The text comes from reqwest with the URL removed: URLs may carry
-    /// secrets (a Slack webhook).
+    /// The text is reqwest's cause chain with the URL removed: URLs may
+    /// carry secrets (a Slack webhook).
     #[error("no response after {attempts} attempt(s): {message}")]
-    Transport { attempts: u32, message: String },
+    Transport {
+        attempts: u32,
+        message: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// Still 5xx after every attempt.
     #[error("HTTP {status} after {attempts} attempt(s)")]
     Server { status: StatusCode, attempts: u32 },
+    /// A [`Retry::UnlessSent`] call failed in a way that may have reached
+    /// the server: not repeated.
+    #[error("{reason}; not repeated, as the request may have taken effect")]
+    NotRepeated {
+        reason: String,
+        /// The 5xx, when there was a response.
+        status: Option<StatusCode>,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
     /// Rate limited for longer than the budget allows, or still limited
     /// after every attempt.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// A 3xx. Redirects are never followed: the token or the message would
+    /// go to a place the configuration does not name. Only hosts are shown
+    /// (a path may be a secret).
+    #[error("HTTP {status} from {host}: a redirect{}, not followed; configure the URL it points to", .to.as_deref().map(|t| format!(" to {t}")).unwrap_or_default())]
+    Redirect {
+        status: StatusCode,
+        host: String,
+        to: Option<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -66,6 +111,7 @@ impl HttpClient {
             .user_agent(concat!("mfa-monitor/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.request_timeout)
             .connect_timeout(policy.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("static HTTP client configuration");
         Self { client, policy }
@@ -75,25 +121,47 @@ impl HttpClient {
         &self.client
     }
 
-    /// Sends the request `build` makes (called again for each attempt),
-    /// retrying per the policy. Returns the first response that is neither
-    /// a 5xx nor a rate limit.
+    /// Sends an idempotent request (a read): [`Retry::Idempotent`].
     pub async fn send(
         &self,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, HttpError> {
+        self.send_with(Retry::Idempotent, |c, _| build(c)).await
+    }
+
+    /// Sends the request `build` makes, called again for each attempt with
+    /// the attempt's number (1 for the first), retrying the failures
+    /// `retry` allows. Returns the first response that is neither a 5xx, a
+    /// rate limit nor a redirect.
+    pub async fn send_with(
+        &self,
+        retry: Retry,
+        build: impl Fn(&reqwest::Client, u32) -> RequestBuilder,
     ) -> Result<Response, HttpError> {
         let p = &self.policy;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt >= p.max_attempts;
-            match build(&self.client).send().await {
+            match build(&self.client, attempt).send().await {
                 Err(e) => {
-                    let message = e.without_url().to_string();
+                    let e = e.without_url();
+                    let message = crate::aws::error_text(&e);
+                    // A connect error is raised before any byte of the
+                    // request is written; anything else may come after.
+                    let unsent = e.is_connect();
+                    if retry == Retry::UnlessSent && !unsent {
+                        return Err(HttpError::NotRepeated {
+                            reason: format!("no response: {message}"),
+                            status: None,
+                            source: Some(e),
+                        });
+                    }
                     if last {
                         return Err(HttpError::Transport {
                             attempts: attempt,
                             message,
+                            source: e,
                         });
                     }
                     warn!(attempt, error = %message, "HTTP request failed; retrying");
@@ -125,6 +193,13 @@ impl HttpClient {
                         // already bounded by the budget above.
                         tokio::time::sleep(wait).await;
                     } else if status.is_server_error() {
+                        if retry == Retry::UnlessSent {
+                            return Err(HttpError::NotRepeated {
+                                reason: format!("HTTP {status}"),
+                                status: Some(status),
+                                source: None,
+                            });
+                        }
                         if last {
                             return Err(HttpError::Server {
                                 status,
@@ -133,12 +208,35 @@ impl HttpClient {
                         }
                         warn!(attempt, status = status.as_u16(), "server error; retrying");
                         tokio::time::sleep(backoff(p, attempt, fastrand::f64())).await;
+                    } else if is_redirect(status) {
+                        return Err(redirect_error(&resp));
                     } else {
                         return Ok(resp);
                     }
                 }
             }
         }
+    }
+}
+
+/// A 3xx that asks the client to go elsewhere; 304 Not Modified answers a
+/// conditional request and is the caller's.
+fn is_redirect(status: StatusCode) -> bool {
+    status.is_redirection() && status != StatusCode::NOT_MODIFIED
+}
+
+/// The redirect's hosts only: the request's and the `Location`'s.
+fn redirect_error(resp: &Response) -> HttpError {
+    let to = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| resp.url().join(l).ok())
+        .and_then(|u| u.host_str().map(str::to_owned));
+    HttpError::Redirect {
+        status: resp.status(),
+        host: resp.url().host_str().unwrap_or("(no host)").to_owned(),
+        to,
     }
 }
 

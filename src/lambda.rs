@@ -5,7 +5,7 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::app::App;
+use crate::app::{App, BuildError};
 use crate::config::{Config, ConfigError};
 use crate::domain::report::Filter;
 use crate::run::{Deadline, RunSummary};
@@ -25,6 +25,11 @@ pub enum Mode {
 pub enum HandlerError {
     #[error("bad configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The start failed for a reason that may pass (Secrets Manager
+    /// throttled or unreachable): the next invocation builds again, so a
+    /// retry of this one is worth it.
+    #[error("could not start, worth retrying (the next invocation starts again): {0}")]
+    Unavailable(#[source] BuildError),
     #[error("unsupported event: {0}")]
     Event(String),
     /// The report could not read the stored state.
@@ -34,8 +39,11 @@ pub enum HandlerError {
 
 impl From<HandlerError> for Diagnostic {
     fn from(e: HandlerError) -> Diagnostic {
+        // The type says whether a retry is worth it: only for
+        // `TransientStartError`.
         let error_type = match &e {
             HandlerError::Config(_) => "ConfigError",
+            HandlerError::Unavailable(_) => "TransientStartError",
             HandlerError::Event(_) => "InvalidEvent",
             HandlerError::Report(_) => "ReportFailed",
         };
@@ -77,11 +85,14 @@ pub fn parse_event(event: &Value) -> Result<Mode, HandlerError> {
 }
 
 async fn handle(
-    app: &Result<App, ConfigError>,
+    app: &Result<App, BuildError>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, HandlerError> {
     let mode = parse_event(&event.payload)?;
-    let app = app.as_ref().map_err(|e| HandlerError::Config(e.clone()))?;
+    let app = app.as_ref().map_err(|e| match e {
+        BuildError::Config(c) => HandlerError::Config(c.clone()),
+        transient => HandlerError::Unavailable(transient.clone()),
+    })?;
     match mode {
         Mode::Run => {
             let deadline = Deadline::at_epoch_millis(event.context.deadline as i64);
@@ -104,25 +115,43 @@ async fn handle(
     }
 }
 
+/// Reads the configuration and builds the adapters, logging why not.
+async fn start() -> Result<App, BuildError> {
+    let app = match Config::from_env(true) {
+        Ok(config) => App::try_build(config).await,
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = &app {
+        if e.is_transient() {
+            tracing::error!(variable = e.variable(), error = %e, "could not start; the next invocation tries again");
+        } else {
+            tracing::error!(variable = e.variable(), error = %e, "bad configuration");
+        }
+    }
+    app
+}
+
 /// Serves invocations until the runtime stops. A configuration error is
 /// reported on every invocation (so it shows in the invoke result and the
-/// Errors metric) rather than crashing the init phase without a reason.
+/// Errors metric) rather than crashing the init phase without a reason; it
+/// is kept for the life of the sandbox, as nothing it depends on changes.
+/// A start that failed for a passing reason (a throttled Secrets Manager)
+/// is not kept: the next invocation builds again.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    let app = match Config::from_env(true) {
-        Ok(config) => App::build(config).await,
-        Err(e) => Err(e),
-    };
-    let app = match app {
-        Ok(app) => Ok(app),
-        Err(e) => {
-            tracing::error!(variable = e.variable, error = %e, "bad configuration");
-            Err(e)
-        }
-    };
+    // Lambda hands a sandbox one invocation at a time, so holding the lock
+    // for an invocation never makes another wait.
+    let app = tokio::sync::Mutex::new(start().await);
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
-        async move { handle(app, event).await }.instrument(span)
+        async move {
+            let mut app = app.lock().await;
+            if app.as_ref().is_err_and(BuildError::is_transient) {
+                *app = start().await;
+            }
+            handle(&app, event).await
+        }
+        .instrument(span)
     }))
     .await
 }
@@ -155,5 +184,31 @@ mod tests {
         assert!(e.to_string().contains("destroy"), "{e}");
         let d: Diagnostic = e.into();
         assert_eq!(d.error_type, "InvalidEvent");
+    }
+
+    #[test]
+    fn the_error_type_says_whether_a_failed_start_is_worth_retrying() {
+        let config = ConfigError::new("GITHUB_TOKEN", "the token is empty");
+        let d: Diagnostic = HandlerError::Config(config.clone()).into();
+        assert_eq!(d.error_type, "ConfigError");
+        assert!(!BuildError::Config(config).is_transient());
+
+        let throttled = crate::secrets::SecretError::Empty {
+            variable: "X",
+            id_variable: "X_SECRET_ID",
+            secret_id: "x".into(),
+        };
+        let unavailable = BuildError::Unavailable {
+            variable: "X_SECRET_ID",
+            source: std::sync::Arc::new(throttled),
+        };
+        assert!(unavailable.is_transient());
+        let d: Diagnostic = HandlerError::Unavailable(unavailable).into();
+        assert_eq!(d.error_type, "TransientStartError");
+        assert!(
+            d.error_message.contains("X_SECRET_ID") && d.error_message.contains("retrying"),
+            "{}",
+            d.error_message
+        );
     }
 }

@@ -17,32 +17,40 @@ async fn runtime_api(event: &Value, request_id: &str) -> MockServer {
 
 /// A Runtime API whose one invocation must end within `left`.
 async fn runtime_api_with_deadline(event: &Value, request_id: &str, left: Duration) -> MockServer {
+    runtime_api_serving(&[(event.clone(), request_id)], left).await
+}
+
+/// Serves `invocations` one after the other, each to end within `left`,
+/// then holds further polls open.
+async fn runtime_api_serving(invocations: &[(Value, &str)], left: Duration) -> MockServer {
     let server = MockServer::start().await;
     let deadline = chrono::Utc::now().timestamp_millis() + left.as_millis() as i64;
-    Mock::given(method("GET"))
-        .and(path(NEXT))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(event)
-                .insert_header("Lambda-Runtime-Aws-Request-Id", request_id)
-                .insert_header("Lambda-Runtime-Deadline-Ms", deadline.to_string().as_str())
-                .insert_header(
-                    "Lambda-Runtime-Invoked-Function-Arn",
-                    "arn:aws:lambda:us-east-1:123456789012:function:mfa-monitor",
-                )
-                .insert_header(
-                    "Lambda-Runtime-Trace-Id",
-                    "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700",
-                ),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
+    for (n, (event, request_id)) in invocations.iter().enumerate() {
+        Mock::given(method("GET"))
+            .and(path(NEXT))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(event)
+                    .insert_header("Lambda-Runtime-Aws-Request-Id", *request_id)
+                    .insert_header("Lambda-Runtime-Deadline-Ms", deadline.to_string().as_str())
+                    .insert_header(
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:mfa-monitor",
+                    )
+                    .insert_header(
+                        "Lambda-Runtime-Trace-Id",
+                        "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700",
+                    ),
+            )
+            .up_to_n_times(1)
+            .with_priority(1 + n as u8)
+            .mount(&server)
+            .await;
+    }
     Mock::given(method("GET"))
         .and(path(NEXT))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
-        .with_priority(2)
+        .with_priority(1 + invocations.len() as u8)
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -60,6 +68,18 @@ async fn invoke(
     request_id: &str,
     env: Vec<(String, String)>,
 ) -> (String, Value, String) {
+    let (mut answers, printed) = invoke_all(server, &[request_id], env).await;
+    let (posted, body) = answers.remove(0);
+    (posted, body, printed)
+}
+
+/// [`invoke`] for several invocations served by one process (one sandbox):
+/// the answers in the order of `request_ids`.
+async fn invoke_all(
+    server: &MockServer,
+    request_ids: &[&str],
+    env: Vec<(String, String)>,
+) -> (Vec<(String, Value)>, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mfa-monitor"));
     cmd.env_clear()
         .envs(env)
@@ -74,23 +94,37 @@ async fn invoke(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().expect("binary starts");
-    let prefix = format!("/2018-06-01/runtime/invocation/{request_id}/");
-    let answered: Request = tokio::time::timeout(Duration::from_secs(120), async {
+    let answered: Vec<Request> = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
             let reqs = server.received_requests().await.unwrap_or_default();
-            if let Some(r) = reqs.into_iter().find(|r| r.url.path().starts_with(&prefix)) {
-                return r;
+            let found: Vec<Request> = request_ids
+                .iter()
+                .filter_map(|id| {
+                    let prefix = format!("/2018-06-01/runtime/invocation/{id}/");
+                    reqs.iter()
+                        .find(|r| r.url.path().starts_with(&prefix))
+                        .cloned()
+                })
+                .collect();
+            if found.len() == request_ids.len() {
+                return found;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await
-    .expect("the function answered the invocation within 120 s");
+    .expect("the function answered every invocation within 120 s");
     child.start_kill().unwrap();
     let out = child.wait_with_output().await.unwrap();
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let body: Value = serde_json::from_slice(&answered.body).expect("JSON body");
-    (answered.url.path().to_owned(), body, printed)
+    let answers = answered
+        .into_iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).expect("JSON body");
+            (r.url.path().to_owned(), body)
+        })
+        .collect();
+    (answers, printed)
 }
 
 #[tokio::test]
@@ -334,4 +368,160 @@ async fn near_its_deadline_a_pass_fails_the_slow_target_and_still_commits_the_re
     let mails = common::sent_emails_to(&world.to).await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0]["body"].as_str().unwrap().contains("github:acme"));
+}
+
+/// A Slack webhook URL (a local server answering `ok`) stored in Secrets
+/// Manager in the scenario's account; returns the server and the secret's
+/// name.
+async fn slack_secret(world: &common::Scenario) -> (MockServer, String) {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let secret = common::unique("webhook");
+    aws_sdk_secretsmanager::Client::new(&world.cfg)
+        .create_secret()
+        .name(&secret)
+        .secret_string(format!("{}/services/T0/B0/s3cretPath", slack.uri()))
+        .send()
+        .await
+        .unwrap();
+    (slack, secret)
+}
+
+/// Lines the proxy printed for GetSecretValue: one per call it matched.
+fn secret_reads(proxy: &common::FaultProxy) -> usize {
+    proxy
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("secretsmanager.GetSecretValue"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_start_failing_on_a_throttled_secrets_manager_is_retryable_and_the_next_invocation_runs()
+{
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = common::Scenario::new().await;
+    common::seed_user(&world.iam, "jane", false).await;
+    let (slack, secret) = slack_secret(&world).await;
+    // Every attempt (the SDK makes 4) of the start at init and of the start
+    // again at the first invocation throttled; then each read forwarded
+    // and counted.
+    let proxy = common::FaultProxy::start(
+        &common::moto_url(),
+        serde_json::json!([
+            {"target": "secretsmanager.GetSecretValue", "times": 8, "status": 400,
+             "headers": {"Content-Type": "application/x-amz-json-1.1"},
+             "body": serde_json::json!({"__type": "ThrottlingException", "message": "Rate exceeded"}).to_string()},
+            {"target": "secretsmanager.GetSecretValue", "rewrite": []},
+        ]),
+    )
+    .await;
+    let mut env = world.table_env().await;
+    env.extend([
+        (
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(),
+            proxy.url.clone(),
+        ),
+        ("SLACK_WEBHOOK_URL_SECRET_ID".to_owned(), secret.clone()),
+    ]);
+    let server = runtime_api_serving(
+        &[
+            (serde_json::json!({}), "req-t1"),
+            (serde_json::json!({}), "req-t2"),
+        ],
+        Duration::from_secs(120),
+    )
+    .await;
+
+    let (answers, printed) = invoke_all(&server, &["req-t1", "req-t2"], env).await;
+
+    let (posted, body) = &answers[0];
+    assert_eq!(
+        posted, "/2018-06-01/runtime/invocation/req-t1/error",
+        "{body}\n{printed}"
+    );
+    assert_eq!(body["errorType"], "TransientStartError", "{body}");
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("SLACK_WEBHOOK_URL_SECRET_ID") && message.contains("Throttling"),
+        "{message}"
+    );
+    let (posted, summary) = &answers[1];
+    assert_eq!(
+        posted, "/2018-06-01/runtime/invocation/req-t2/response",
+        "the same sandbox started again: {summary}\n{printed}"
+    );
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["targets"][0]["result"], "baseline", "{summary}");
+    assert_eq!(slack.received_requests().await.unwrap().len(), 1);
+    assert_eq!(common::sent_emails_to(&world.to).await.len(), 1);
+    assert_eq!(
+        secret_reads(&proxy),
+        9,
+        "4 throttled at init, 4 at the first invocation, then one read"
+    );
+    assert!(!printed.contains("s3cretPath"), "webhook URL printed");
+    assert!(
+        !printed.contains("HttpResponse"),
+        "no raw HTTP dump in the logs: {printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_that_does_not_exist_is_a_configuration_error_kept_for_the_sandbox() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = common::Scenario::new().await;
+    let proxy = common::FaultProxy::start(
+        &common::moto_url(),
+        serde_json::json!([{"target": "secretsmanager.GetSecretValue", "rewrite": []}]),
+    )
+    .await;
+    let mut env = world.table_env().await;
+    env.extend([
+        (
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(),
+            proxy.url.clone(),
+        ),
+        (
+            "SLACK_WEBHOOK_URL_SECRET_ID".to_owned(),
+            common::unique("no-such-secret"),
+        ),
+    ]);
+    let server = runtime_api_serving(
+        &[
+            (serde_json::json!({}), "req-c1"),
+            (serde_json::json!({}), "req-c2"),
+        ],
+        Duration::from_secs(120),
+    )
+    .await;
+
+    let (answers, printed) = invoke_all(&server, &["req-c1", "req-c2"], env).await;
+
+    for (n, (posted, body)) in answers.iter().enumerate() {
+        assert!(posted.ends_with("/error"), "{n}: {body}\n{printed}");
+        assert_eq!(body["errorType"], "ConfigError", "{body}");
+        assert!(
+            body["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("SLACK_WEBHOOK_URL_SECRET_ID"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        secret_reads(&proxy),
+        1,
+        "read once: a missing secret is not asked for again"
+    );
+    assert_eq!(common::sent_emails_to(&world.to).await.len(), 0);
 }

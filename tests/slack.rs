@@ -278,6 +278,137 @@ async fn a_rejected_post_names_the_variable_and_never_the_url() {
     assert!(!err.contains("s3cretWebhookPath"), "{err}");
 }
 
+/// A webhook client whose retries are slow enough to tell apart: the
+/// first retry waits at least 250 ms.
+fn slow_retry_http(request_timeout: Duration) -> HttpClient {
+    HttpClient::new(RetryPolicy {
+        first_backoff: Duration::from_millis(500),
+        max_backoff: Duration::from_millis(500),
+        request_timeout,
+        ..RetryPolicy::default()
+    })
+}
+
+#[tokio::test]
+async fn a_webhook_answering_500_is_not_posted_again_within_the_pass() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("internal_error"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let err = slack(&server)
+        .send(&digest(&mixed(), &[]).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "Slack may have posted it: the alert stays pending for the next pass"
+    );
+    assert!(err.contains("500") && err.contains("not repeated"), "{err}");
+    assert!(!err.contains("s3cretWebhookPath"), "{err}");
+}
+
+#[tokio::test]
+async fn a_webhook_that_times_out_after_taking_the_post_is_not_posted_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("ok")
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let notifier = SlackNotifier::new(
+        slow_retry_http(Duration::from_millis(500)),
+        format!("{}/services/T000/B000/s3cretWebhookPath", server.uri()).into(),
+    );
+    let err = notifier
+        .send(&digest(&mixed(), &[]).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "{err}");
+    assert!(err.contains("not repeated"), "{err}");
+    assert!(!err.contains("s3cretWebhookPath"), "{err}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_to_the_webhook_is_retried_as_nothing_was_sent() {
+    // A free port, closed for the first attempt and served from 200 ms on;
+    // the first retry comes 250-500 ms after the refusal.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let notifier = SlackNotifier::new(
+        slow_retry_http(Duration::from_secs(5)),
+        format!("http://127.0.0.1:{port}/services/T000/B000/s3cretWebhookPath").into(),
+    );
+    let d = digest(&mixed(), &[]).unwrap();
+    let started = std::time::Instant::now();
+    let serve = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let server = MockServer::builder().listener(listener).start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&server)
+            .await;
+        server
+    };
+    let (sent, server) = tokio::join!(notifier.send(&d), serve);
+    sent.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "posted only after a retry"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redirected_webhook_post_is_a_channel_failure_that_never_shows_the_url() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&elsewhere)
+        .await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(308).insert_header(
+            "location",
+            format!("{}/services/T000/B000/s3cretWebhookPath", elsewhere.uri()).as_str(),
+        ))
+        .mount(&server)
+        .await;
+    let err = slack(&server)
+        .send(&digest(&mixed(), &[]).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SLACK_WEBHOOK_URL") && err.contains("308") && err.contains("not followed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cretWebhookPath") && !err.contains("/services/"),
+        "{err}"
+    );
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the alert went nowhere the configuration does not name"
+    );
+}
+
 #[tokio::test]
 async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_not_resent() {
     if common::skip_without_moto() {
@@ -316,6 +447,11 @@ async fn slack_failing_on_one_pass_gets_the_alert_once_on_the_next_and_email_is_
         .collect();
     assert_eq!(results, [("email", "sent"), ("slack", "failed")]);
     assert_eq!(common::sent_emails_to(to).await.len(), 1);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "a 5xx post may have been taken: not repeated within the pass"
+    );
 
     server.reset().await;
     Mock::given(method("POST"))

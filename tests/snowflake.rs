@@ -26,6 +26,31 @@ fn auth() -> KeyPairAuth {
     .unwrap()
 }
 
+#[test]
+fn a_secret_that_is_no_private_key_is_refused_naming_its_variable_and_not_shown() {
+    for (not_a_key, secret_part) in [
+        (
+            include_str!("fixtures/snowflake-test-key.pub.pem"),
+            "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
+        ),
+        ("ghp_s3cretTokenValue0123456789", "s3cret"),
+        ("https://hooks.slack.com/services/T0/B0/s3cret", "s3cret"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nczNjcmV0LWJ1dC1wa2NzMQ==\n-----END RSA PRIVATE KEY-----\n",
+            "czNjcmV0",
+        ),
+    ] {
+        for variable in ["SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PRIVATE_KEY_SECRET_ID"] {
+            let e = KeyPairAuth::new(ACCOUNT, "mfa_monitor", &not_a_key.to_owned().into(), variable)
+                .err()
+                .expect("refused");
+            assert_eq!(e.variable, variable);
+            assert!(e.reason.contains("private key"), "{e}");
+            assert!(!e.to_string().contains(secret_part), "{e}");
+        }
+    }
+}
+
 fn monitor(server: &MockServer) -> SnowflakeMonitor {
     let http = common::fast_http();
     SnowflakeMonitor::new(
@@ -369,6 +394,44 @@ async fn a_503_is_retried_and_a_null_has_mfa_is_unknown() {
     );
     assert_eq!(user(&s, "ETL_SERVICE").status, MfaStatus::NotApplicable);
     assert!(s.warnings.is_empty(), "one unknown user is no role problem");
+}
+
+#[tokio::test]
+async fn a_resubmitted_statement_carries_the_same_request_id_and_retry_true() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, fixture("200"), fixture("partition-1")).await;
+    let rows = monitor(&server)
+        .query("SHOW USERS", &["name"])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    let submissions: Vec<std::collections::BTreeMap<String, String>> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == wiremock::http::Method::POST)
+        .map(|r| r.url.query_pairs().into_owned().collect())
+        .collect();
+    assert_eq!(submissions.len(), 2, "{submissions:?}");
+    let id = &submissions[0]["requestId"];
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    assert!(
+        !submissions[0].contains_key("retry"),
+        "the first submission is no retry: {submissions:?}"
+    );
+    assert_eq!(&submissions[1]["requestId"], id, "the same request");
+    assert_eq!(
+        submissions[1].get("retry").map(String::as_str),
+        Some("true"),
+        "so Snowflake does not run it twice: {submissions:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,10 @@
 //! The channels' configuration: SES e-mail (sender and recipients) and
 //! the Slack webhook (a secret).
 
+use reqwest::Url;
+
 use super::secret::{secret_var, SecretVar};
-use super::values::EmailAddress;
+use super::values::{http_url, is_loopback, EmailAddress};
 use super::ConfigError;
 use crate::text::comma_list;
 
@@ -34,8 +36,72 @@ pub fn email(get: &impl Fn(&str) -> Option<String>) -> Result<Option<EmailConfig
     }
 }
 
+/// The hosts of Slack's incoming webhooks: Slack, and GovSlack (Slack for
+/// US public sector, on its own domain `slack-gov.com`).
+pub const SLACK_WEBHOOK_HOSTS: [&str; 2] = ["hooks.slack.com", "hooks.slack-gov.com"];
+
+/// Checks a resolved webhook URL: `https://hooks.slack.com/…` (or
+/// GovSlack's `hooks.slack-gov.com`) on the default port with a path, or
+/// any http(s) URL to this machine (tests, a local emulator). Anything else
+/// would send the alerts, and the channel's secret, somewhere that is not
+/// Slack. The reason never repeats the URL: it is the secret.
+pub fn slack_webhook_url(text: &str) -> Result<Url, &'static str> {
+    let url = http_url(text)?;
+    if is_loopback(&url) {
+        return Ok(url);
+    }
+    if !url
+        .host_str()
+        .is_some_and(|h| SLACK_WEBHOOK_HOSTS.contains(&h))
+    {
+        return Err("the host is not hooks.slack.com (nor GovSlack's hooks.slack-gov.com)");
+    }
+    if url.port().is_some() {
+        return Err("a Slack webhook URL names no port");
+    }
+    if url.path().trim_matches('/').is_empty() {
+        return Err("no webhook path after the host (https://hooks.slack.com/services/…)");
+    }
+    Ok(url)
+}
+
 /// `SLACK_WEBHOOK_URL` / `SLACK_WEBHOOK_URL_SECRET_ID`; its value is
-/// checked once resolved (`app.rs`), never shown.
+/// checked once resolved (`app.rs`, [`slack_webhook_url`]), never shown.
 pub fn slack(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<SecretVar>, ConfigError> {
     secret_var("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL_SECRET_ID", lookup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slack_webhook_url_is_slacks_or_govslacks_over_https_or_on_this_machine() {
+        for good in [
+            "https://hooks.slack.com/services/T0/B0/s3cret",
+            "https://hooks.slack.com/workflows/T0/A0/1/s3cret",
+            "https://hooks.slack-gov.com/services/T0/B0/s3cret",
+            "http://127.0.0.1:4010/services/T0/B0/s3cret",
+            "http://localhost:4010/services/T0/B0/s3cret",
+        ] {
+            assert!(slack_webhook_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://hooks.slack.com/services/T0/B0/s3cret",
+            "https://hooks.slack.com.evil.example/services/T0/B0/s3cret",
+            "https://evil.example/hooks.slack.com/services/T0/B0/s3cret",
+            "https://slack.com/services/T0/B0/s3cret",
+            "https://hooks.slack.com:8443/services/T0/B0/s3cret",
+            "https://hooks.slack.com/",
+            "https://u:s3cret@hooks.slack.com/services/T0/B0/x",
+            "hooks.slack.com/services/T0/B0/s3cret",
+            "T0/B0/s3cret",
+        ] {
+            let why = slack_webhook_url(bad).unwrap_err();
+            assert!(
+                !why.contains("s3cret") && !why.contains("T0"),
+                "{bad}: {why}"
+            );
+        }
+    }
 }

@@ -9,9 +9,11 @@ mod secret;
 mod sources;
 pub mod values;
 
-pub use channels::EmailConfig;
-pub use secret::{secret_var, SecretSource, SecretVar};
-pub use sources::{AwsAccount, GithubConfig, SnowflakeConfig, DEFAULT_GITHUB_API_URL};
+pub use channels::{slack_webhook_url, EmailConfig, SLACK_WEBHOOK_HOSTS};
+pub use secret::{secret_var, trimmed, SecretSource, SecretVar};
+pub use sources::{
+    check_github_token, AwsAccount, GithubConfig, SnowflakeConfig, DEFAULT_GITHUB_API_URL,
+};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! Secret variables: a secret `X` is given as `X` (local runs) or as
 //! `X_SECRET_ID` (a Secrets Manager id, resolved once by `secrets.rs`).
-//! Neither form ever shows the value.
+//! Neither form ever shows the value. Either way the value loses the
+//! whitespace and newlines around it (`echo` into a file, a console paste).
 
 use std::fmt;
 
@@ -30,6 +31,27 @@ impl fmt::Debug for SecretVar {
     }
 }
 
+impl SecretVar {
+    /// The variable to fix when the value is wrong: `X`, or `X_SECRET_ID`
+    /// when the value came from Secrets Manager.
+    pub fn origin(&self) -> &'static str {
+        match self.source {
+            SecretSource::Value(_) => self.variable,
+            SecretSource::SecretsManager(_) => self.id_variable,
+        }
+    }
+}
+
+/// `text` without the whitespace and newlines around it, trimmed in place:
+/// no second copy of the secret is left in freed memory.
+pub fn trimmed(mut text: String) -> String {
+    let end = text.trim_end().len();
+    text.truncate(end);
+    let start = text.len() - text.trim_start().len();
+    text.drain(..start);
+    text
+}
+
 /// Reads secret `X` as `X` or `X_SECRET_ID`; both set is ambiguous.
 pub fn secret_var(
     variable: &'static str,
@@ -45,7 +67,7 @@ pub fn secret_var(
         (Some(value), None) => Ok(Some(SecretVar {
             variable,
             id_variable,
-            source: SecretSource::Value(value.into()),
+            source: SecretSource::Value(trimmed(value).into()),
         })),
         (None, Some(id)) => Ok(Some(SecretVar {
             variable,
@@ -53,5 +75,39 @@ pub fn secret_var(
             source: SecretSource::SecretsManager(id.trim().to_owned()),
         })),
         (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn a_secret_loses_the_whitespace_and_newlines_around_it_and_keeps_what_is_inside() {
+        assert_eq!(trimmed(" \t ghp_abc \r\n".into()), "ghp_abc");
+        assert_eq!(trimmed("a b\n".into()), "a b");
+        assert_eq!(trimmed(" \n ".into()), "");
+        let var = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", |k| {
+            (k == "GITHUB_TOKEN").then(|| "ghp_abc\n".to_owned())
+        })
+        .unwrap()
+        .unwrap();
+        let SecretSource::Value(v) = &var.source else {
+            panic!("a value")
+        };
+        assert_eq!(v.expose_secret(), "ghp_abc");
+        assert_eq!(var.origin(), "GITHUB_TOKEN");
+    }
+
+    #[test]
+    fn a_secret_from_secrets_manager_is_fixed_through_its_id_variable() {
+        let var = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", |k| {
+            (k == "GITHUB_TOKEN_SECRET_ID").then(|| " gh-token \n".to_owned())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(matches!(&var.source, SecretSource::SecretsManager(id) if id == "gh-token"));
+        assert_eq!(var.origin(), "GITHUB_TOKEN_SECRET_ID");
     }
 }

@@ -72,6 +72,23 @@ pub struct SnowflakeConfig {
     pub api_url: ServiceUrl,
 }
 
+/// Why a resolved GitHub token cannot be one: GitHub's tokens are one word
+/// of printable ASCII (`ghp_…`, `github_pat_…`, or 40 hex digits), and a
+/// space, newline or other character inside comes from a bad paste. The
+/// reason never shows the token.
+pub fn check_github_token(token: &str) -> Result<(), &'static str> {
+    if token.is_empty() {
+        return Err("the token is empty");
+    }
+    if token.contains(char::is_whitespace) {
+        return Err("the token has whitespace inside it (a bad paste?)");
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token has a character that is not printable ASCII");
+    }
+    Ok(())
+}
+
 /// `AWS_IAM_ACCOUNTS`: each account once, in the order given.
 pub fn aws_accounts(list: Option<String>) -> Result<Vec<AwsAccount>, ConfigError> {
     let mut accounts = Vec::new();
@@ -174,4 +191,34 @@ pub fn snowflake(
         warehouse: get("SNOWFLAKE_WAREHOUSE"),
         api_url,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_github_token_with_whitespace_or_odd_characters_inside_is_refused_without_showing_it() {
+        for good in [
+            "ghp_0123456789abcdefABCDEF0123456789abcd",
+            "github_pat_11ABC_xyz",
+            "0123456789abcdef0123456789abcdef01234567",
+        ] {
+            assert!(check_github_token(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ghp_s3cret ghp_s3cret",
+            "ghp_s3cret\nghp_s3cret",
+            "ghp_s3cret\t",
+            "ghp_s3cr\u{e9}t",
+            "ghp_s3cret\u{0}",
+        ] {
+            let why = check_github_token(bad).unwrap_err();
+            assert!(!why.contains("s3cr"), "{why}");
+        }
+        assert!(check_github_token("a b")
+            .unwrap_err()
+            .contains("whitespace"));
+    }
 }

@@ -1,8 +1,10 @@
 //! Values parsed once at the boundary into types of their own, so code past
-//! the configuration never re-checks a string: an e-mail address, an
-//! http(s) service URL, a positive number.
+//! the configuration never re-checks a string: an e-mail address, a
+//! service URL (https, or plain http only to this machine), a positive
+//! number.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use reqwest::Url;
 
@@ -44,7 +46,7 @@ impl AsRef<str> for EmailAddress {
 }
 
 /// The base URL of a service the monitor calls (a source's API), without
-/// a trailing slash.
+/// a trailing slash: https, or plain http to this machine ([`http_url`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceUrl(String);
 
@@ -53,10 +55,13 @@ impl ServiceUrl {
     /// Server URL looks like.
     pub fn parse(variable: &'static str, text: &str, example: &str) -> Result<Self, ConfigError> {
         http_url(text).map_err(|why| {
-            ConfigError::new(
-                variable,
-                format!("`{text}` is not an http(s) URL ({why}){example}"),
-            )
+            // A URL with credentials in it is not repeated either.
+            let shown = if text.contains('@') {
+                "the URL (not shown: it holds an `@`)".to_owned()
+            } else {
+                format!("`{text}`")
+            };
+            ConfigError::new(variable, format!("{shown} is refused: {why}{example}"))
         })?;
         Ok(Self(text.trim_end_matches('/').to_owned()))
     }
@@ -78,17 +83,47 @@ impl PartialEq<&str> for ServiceUrl {
     }
 }
 
-/// Checks that `text` is an absolute http(s) URL with a host. The reason
-/// never repeats `text`: a webhook URL is a secret.
+/// Checks that `text` is an absolute `https` URL with a host, or a plain
+/// `http` one to this machine ([`is_loopback`]: tests and local
+/// emulators), without credentials in it. Anywhere else plain http would
+/// carry a token, or what the monitor reads, past anyone on the path. The
+/// reason never repeats `text`: a webhook URL is a secret.
 pub fn http_url(text: &str) -> Result<Url, &'static str> {
     let url = Url::parse(text).map_err(|_| "not a URL")?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err("the scheme must be http or https");
-    }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("no host");
     }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(
+            "plain http is allowed only to this machine (127.0.0.0/8, ::1, localhost); use https",
+        ),
+        _ => return Err("the scheme must be https"),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in a URL are refused");
+    }
     Ok(url)
+}
+
+/// Whether `url` names this machine: an address in 127.0.0.0/8, `::1`, or
+/// `localhost` itself (not a name under it, which a resolver may send
+/// anywhere).
+pub fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    // The URL parser has already normalised the host: IPv4 in dotted
+    // decimal, IPv6 in brackets, names in lower case.
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost",
+    }
 }
 
 /// An optional positive whole number.
@@ -123,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn a_service_url_is_absolute_http_with_a_host_and_loses_its_trailing_slash() {
+    fn a_service_url_is_absolute_https_with_a_host_and_loses_its_trailing_slash() {
         let u = ServiceUrl::parse("X", "https://ghe.example.com/api/v3/", "").unwrap();
         assert_eq!(u, "https://ghe.example.com/api/v3");
         for bad in [
@@ -137,8 +172,51 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_is_refused_unless_it_stays_on_this_machine() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.10.20.30/api",
+            "http://[::1]:9000/",
+            "http://localhost:4566",
+            "http://LOCALHOST",
+        ] {
+            assert!(http_url(local).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://github.example.com/api/v3",
+            "http://10.0.0.1",
+            "http://192.168.1.10:8080",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+            "http://[::ffff:7f00:1]",
+            "http://0.0.0.0:8080",
+        ] {
+            let why = http_url(remote).unwrap_err();
+            assert!(why.contains("https"), "{remote}: {why}");
+        }
+        let e = ServiceUrl::parse("GITHUB_API_URL", "http://github.example.com/api/v3", "")
+            .unwrap_err();
+        assert_eq!(e.variable, "GITHUB_API_URL");
+        assert!(e.reason.contains("plain http"), "{e}");
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_refused_without_repeating_them() {
+        assert!(http_url("https://user:hunter2@ghe.example.com").is_err());
+        assert!(http_url("https://token@ghe.example.com").is_err());
+        let e = ServiceUrl::parse("X", "https://user:hunter2@ghe.example.com", "").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
     fn the_reason_a_url_is_refused_does_not_repeat_it() {
-        let why = http_url("ftp://hooks.example.com/s3cret").unwrap_err();
-        assert!(!why.contains("s3cret"));
+        for bad in [
+            "ftp://hooks.example.com/s3cret",
+            "http://hooks.example.com/s3cret",
+            "https://u:s3cret@hooks.example.com/x",
+        ] {
+            let why = http_url(bad).unwrap_err();
+            assert!(!why.contains("s3cret"), "{why}");
+        }
     }
 }

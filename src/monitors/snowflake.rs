@@ -30,7 +30,7 @@ use crate::domain::{
     TargetSnapshot,
 };
 use crate::error::CheckItem;
-use crate::http::HttpClient;
+use crate::http::{HttpClient, Retry};
 
 const ADMIN_ROLES: [&str; 2] = ["ACCOUNTADMIN", "SECURITYADMIN"];
 /// Bound on role nesting followed when looking for admins.
@@ -143,10 +143,14 @@ impl SnowflakeMonitor {
         })
     }
 
+    /// One call, retried per the shared policy; a submission (`resubmit`
+    /// given) is retried at `resubmit`, the same `requestId` with
+    /// `retry=true`.
     async fn request(
         &self,
         method: reqwest::Method,
         url: Url,
+        resubmit: Option<&Url>,
         body: Option<&Value>,
         what: &str,
     ) -> Result<(StatusCode, String), MonitorError> {
@@ -166,7 +170,13 @@ impl SnowflakeMonitor {
             })?;
         let resp = self
             .http
-            .send(|c| {
+            // Idempotent: reads, and a submission Snowflake recognises as
+            // a resubmission by its requestId and `retry=true`.
+            .send_with(Retry::Idempotent, |c, attempt| {
+                let url = match resubmit {
+                    Some(again) if attempt > 1 => again,
+                    _ => &url,
+                };
                 let mut b = c
                     .request(method.clone(), url.clone())
                     .bearer_auth(&token)
@@ -207,12 +217,23 @@ impl SnowflakeMonitor {
         if let Some(w) = &self.warehouse {
             body["warehouse"] = Value::String(w.clone());
         }
-        // One requestId for every attempt: Snowflake runs a retried
-        // submission once.
+        // One requestId for every attempt, and `retry=true` on each attempt
+        // after the first: the SQL API's form of a resubmission, which it
+        // does not run again if the first one already ran ("Resubmitting a
+        // request to execute SQL statements").
         let request_id = uuid::Uuid::new_v4();
         let url = self.url(&format!("api/v2/statements?requestId={request_id}"))?;
+        let resubmit = self.url(&format!(
+            "api/v2/statements?requestId={request_id}&retry=true"
+        ))?;
         let (mut status, mut text) = self
-            .request(reqwest::Method::POST, url, Some(&body), &what)
+            .request(
+                reqwest::Method::POST,
+                url,
+                Some(&resubmit),
+                Some(&body),
+                &what,
+            )
             .await?;
         let started = Instant::now();
         let mut wait = self.poll_interval;
@@ -230,7 +251,7 @@ impl SnowflakeMonitor {
             wait = (wait * 2).min(Duration::from_secs(5));
             let poll = self.url(&pending.statement_status_url)?;
             (status, text) = self
-                .request(reqwest::Method::GET, poll, None, &what)
+                .request(reqwest::Method::GET, poll, None, None, &what)
                 .await?;
         }
         if !status.is_success() {
@@ -277,7 +298,7 @@ impl SnowflakeMonitor {
             .map(|(i, row_count)| async move {
                 let url = self.url(&format!("api/v2/statements/{handle}?partition={i}"))?;
                 let (status, text) = self
-                    .request(reqwest::Method::GET, url, None, what_ref)
+                    .request(reqwest::Method::GET, url, None, None, what_ref)
                     .await?;
                 if !status.is_success() {
                     return Err(MonitorError::Incomplete(format!(

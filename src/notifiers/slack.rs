@@ -1,5 +1,13 @@
 //! Slack through an incoming webhook, sending what `slack_blocks.rs`
 //! renders. The webhook URL is a secret: never printed.
+//!
+//! A webhook post has no idempotency key: Slack posts every request it
+//! takes. So a post is repeated only when Slack cannot have taken it: the
+//! connection was never made, or Slack answered 429 with `Retry-After`
+//! (its documented answer to posts over the rate limit of about one a
+//! second, a refusal). After a timeout, a dropped connection or a 5xx the
+//! post fails at once, its alerts stay pending, and the next pass posts
+//! them (README, Guarantees: the one duplicate window).
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -9,7 +17,7 @@ use super::digest::Digest;
 use super::slack_blocks::{payload, report_payload};
 use super::{Notifier, NotifyError};
 use crate::domain::report::Report;
-use crate::http::HttpClient;
+use crate::http::{HttpClient, Retry};
 
 pub struct SlackNotifier {
     http: HttpClient,
@@ -55,7 +63,7 @@ impl SlackNotifier {
         let url = self.url.expose_secret();
         let resp = self
             .http
-            .send(|c| c.post(url).json(body))
+            .send_with(Retry::UnlessSent, |c, _| c.post(url).json(body))
             .await
             .map_err(|e| Self::error(format!("posting to SLACK_WEBHOOK_URL failed: {e}")))?;
         let status = resp.status();
