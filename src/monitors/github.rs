@@ -44,7 +44,7 @@ const OWNER_HINT: &str = "GitHub shows 2FA status only to organization owners: u
 /// One entry of a member listing (a simple-user object); other fields are
 /// ignored.
 #[derive(Debug, Clone, Deserialize)]
-struct SimpleUser {
+pub struct SimpleUser {
     login: String,
     id: u64,
 }
@@ -533,14 +533,14 @@ async fn ok_or_error(
     })
 }
 
-fn parse_page(body: String, what: &str, page: usize) -> Result<Vec<SimpleUser>, MonitorError> {
+pub fn parse_page(body: String, what: &str, page: usize) -> Result<Vec<SimpleUser>, MonitorError> {
     serde_json::from_str(&body).map_err(|e| {
         MonitorError::Malformed(format!("{what}: page {page} is not a list of users: {e}"))
     })
 }
 
 /// `Link: <url>; rel="next", <url>; rel="last"` as rel → URL.
-fn links(headers: &HeaderMap) -> BTreeMap<String, Url> {
+pub fn links(headers: &HeaderMap) -> BTreeMap<String, Url> {
     let mut out = BTreeMap::new();
     for value in headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok()) {
         for part in value.split(',') {
@@ -565,13 +565,13 @@ fn links(headers: &HeaderMap) -> BTreeMap<String, Url> {
     out
 }
 
-fn page_param(url: &Url) -> Option<usize> {
+pub fn page_param(url: &Url) -> Option<usize> {
     url.query_pairs()
         .find(|(k, _)| k == "page")
         .and_then(|(_, v)| v.parse().ok())
 }
 
-fn with_page(url: &Url, page: usize) -> Url {
+pub fn with_page(url: &Url, page: usize) -> Url {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| k != "page")

@@ -74,11 +74,11 @@ struct ResultMeta {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StatementResult {
+struct StatementResult<'a> {
     result_set_meta_data: ResultMeta,
     statement_handle: String,
-    #[serde(default)]
-    data: Option<Box<RawValue>>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,9 +88,9 @@ struct Pending {
 }
 
 #[derive(Debug, Deserialize)]
-struct Partition {
-    #[serde(default)]
-    data: Option<Box<RawValue>>,
+struct Partition<'a> {
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
 }
 
 /// The `SHOW USERS` columns the monitor reads.
@@ -257,44 +257,19 @@ impl SnowflakeMonitor {
         if !status.is_success() {
             return Err(statement_error(status, &text, &what));
         }
-        let first: StatementResult = serde_json::from_str(&text)
-            .map_err(|e| MonitorError::Malformed(format!("{what}: not a result set: {e}")))?;
+        let ResultSet {
+            layout,
+            mut rows,
+            statement_handle,
+            partitions,
+            num_rows,
+        } = parse_result_set(&text, wanted, &what)?;
         drop(text);
-        let meta = first.result_set_meta_data;
-        let columns: Vec<String> = meta.row_type.into_iter().map(|c| c.name).collect();
-        let layout = Layout::new(wanted, &columns);
-        let parse = |data: Option<&RawValue>, part: usize| match data {
-            None => Ok(Vec::new()),
-            Some(raw) => layout.parse(raw.get()).map_err(|e| {
-                MonitorError::Malformed(format!("{what}: partition {part} is malformed: {e}"))
-            }),
-        };
-        let mut rows = parse(first.data.as_deref(), 0)?;
-        drop(first.data);
-        if let Some(p0) = meta.partition_info.first() {
-            if rows.len() != p0.row_count {
-                return Err(MonitorError::Incomplete(format!(
-                    "{what}: partition 0 has {} rows, partitionInfo says {}",
-                    rows.len(),
-                    p0.row_count
-                )));
-            }
-        }
-        let handle = &first.statement_handle;
+        let handle = &statement_handle;
         let what_ref = &what;
-        let parse = &parse;
-        // Collected, not streamed from the iterator: a stream over borrowed
-        // PartitionInfo makes the future fail async_trait's Send bound
-        // ("FnOnce is not general enough").
-        let expected: Vec<(usize, usize)> = meta
-            .partition_info
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(i, info)| (i, info.row_count))
-            .collect();
+        let layout = &layout;
         // Partitions are independent: fetch a few at a time, keep their order.
-        let parts: Vec<Vec<Row>> = futures::stream::iter(expected)
+        let parts: Vec<Vec<Row>> = futures::stream::iter(partitions)
             .map(|(i, row_count)| async move {
                 let url = self.url(&format!("api/v2/statements/{handle}?partition={i}"))?;
                 let (status, text) = self
@@ -306,24 +281,13 @@ impl SnowflakeMonitor {
                         statement_error(status, &text, what_ref)
                     )));
                 }
-                let part: Partition = serde_json::from_str(&text).map_err(|e| {
-                    MonitorError::Malformed(format!("{what_ref}: partition {i} is malformed: {e}"))
-                })?;
-                drop(text);
-                let data = parse(part.data.as_deref(), i)?;
-                if data.len() != row_count {
-                    return Err(MonitorError::Incomplete(format!(
-                        "{what_ref}: partition {i} has {} rows, partitionInfo says {row_count}",
-                        data.len(),
-                    )));
-                }
-                Ok(data)
+                parse_partition(&text, layout, i, row_count, what_ref)
             })
             .buffered(PARTITION_CONCURRENCY)
             .try_collect()
             .await?;
         rows.extend(parts.into_iter().flatten());
-        if let Some(n) = meta.num_rows {
+        if let Some(n) = num_rows {
             if n != rows.len() {
                 return Err(MonitorError::Incomplete(format!(
                     "{what}: {} rows arrived, numRows says {n}",
@@ -416,6 +380,96 @@ impl SnowflakeMonitor {
             settings: TargetSettings::default(),
             warnings,
         })
+    }
+}
+
+/// A statement's first response, read: partition 0's rows and what the
+/// other partitions must hold.
+#[derive(Debug)]
+pub struct ResultSet {
+    pub layout: Layout,
+    pub rows: Vec<Row>,
+    pub statement_handle: String,
+    /// `(partition, rowCount)` of partitions 1.. from `partitionInfo`.
+    /// Collected, not borrowed: a stream over borrowed PartitionInfo makes
+    /// `query`'s future fail async_trait's Send bound ("FnOnce is not
+    /// general enough").
+    pub partitions: Vec<(usize, usize)>,
+    pub num_rows: Option<usize>,
+}
+
+/// Reads a statement's first response (`resultSetMetaData` and partition 0
+/// in `data`), keeping the `wanted` columns found by name in `rowType`.
+/// Public for the fuzz targets (fuzz/).
+pub fn parse_result_set(
+    text: &str,
+    wanted: &[&'static str],
+    what: &str,
+) -> Result<ResultSet, MonitorError> {
+    let first: StatementResult = serde_json::from_str(text)
+        .map_err(|e| MonitorError::Malformed(format!("{what}: not a result set: {e}")))?;
+    let meta = first.result_set_meta_data;
+    let columns: Vec<String> = meta.row_type.into_iter().map(|c| c.name).collect();
+    let layout = Layout::new(wanted, &columns);
+    let rows = parse_data(&layout, first.data, 0, what)?;
+    if let Some(p0) = meta.partition_info.first() {
+        if rows.len() != p0.row_count {
+            return Err(MonitorError::Incomplete(format!(
+                "{what}: partition 0 has {} rows, partitionInfo says {}",
+                rows.len(),
+                p0.row_count
+            )));
+        }
+    }
+    let partitions = meta
+        .partition_info
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, info)| (i, info.row_count))
+        .collect();
+    Ok(ResultSet {
+        layout,
+        rows,
+        statement_handle: first.statement_handle,
+        partitions,
+        num_rows: meta.num_rows,
+    })
+}
+
+/// Reads partition `partition` (`GET …?partition=N`), which `partitionInfo`
+/// says holds `row_count` rows. Public for the fuzz targets (fuzz/).
+pub fn parse_partition(
+    text: &str,
+    layout: &Layout,
+    partition: usize,
+    row_count: usize,
+    what: &str,
+) -> Result<Vec<Row>, MonitorError> {
+    let part: Partition = serde_json::from_str(text).map_err(|e| {
+        MonitorError::Malformed(format!("{what}: partition {partition} is malformed: {e}"))
+    })?;
+    let data = parse_data(layout, part.data, partition, what)?;
+    if data.len() != row_count {
+        return Err(MonitorError::Incomplete(format!(
+            "{what}: partition {partition} has {} rows, partitionInfo says {row_count}",
+            data.len(),
+        )));
+    }
+    Ok(data)
+}
+
+fn parse_data(
+    layout: &Layout,
+    data: Option<&RawValue>,
+    partition: usize,
+    what: &str,
+) -> Result<Vec<Row>, MonitorError> {
+    match data {
+        None => Ok(Vec::new()),
+        Some(raw) => layout.parse(raw.get()).map_err(|e| {
+            MonitorError::Malformed(format!("{what}: partition {partition} is malformed: {e}"))
+        }),
     }
 }
 
