@@ -613,3 +613,36 @@ async fn a_filtered_listing_naming_someone_outside_the_full_one_is_read_again() 
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_last_link_that_does_not_follow_the_next_one_fails_the_org_instead_of_ending_the_listing()
+{
+    let server = MockServer::start().await;
+    let org = standard_org();
+    let body: Vec<Value> = org.members[..100].iter().map(simple_user).collect();
+    let link = |n: usize| {
+        format!(
+            "{}/organizations/{ORG_ID}/members?filter=all&per_page=100&page={n}",
+            server.uri()
+        )
+    };
+    authed(Mock::given(method("GET")).and(path("/orgs/acme/members")))
+        .and(query_param("filter", "all"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(body)
+                .insert_header(
+                    "link",
+                    format!("<{}>; rel=\"next\", <{}>; rel=\"last\"", link(2), link(1)).as_str(),
+                ),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(&server, "acme", &org).await;
+    let err = monitor(&server).collect("acme").await.unwrap_err();
+    assert!(
+        matches!(&err, MonitorError::Malformed(m) if m.contains("does not follow the `next` one")),
+        "{err}"
+    );
+}

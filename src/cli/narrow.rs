@@ -222,6 +222,7 @@ mod tests {
             ],
             skipped: None,
             error: None,
+            pending: None,
         }
     }
 

@@ -196,6 +196,14 @@ impl GithubMonitor {
                     "{what}: {last} pages exceed the bound of {MAX_PAGES}"
                 )));
             }
+            // A `next` link with a `last` that is not beyond it would end the
+            // listing early: pages 2..=last would be empty and `next` dropped.
+            let next_no = page_param(next_url).unwrap_or(2);
+            if last < 2 || last < next_no {
+                return Err(MonitorError::Malformed(format!(
+                    "{what}: the `last` link (page {last}) does not follow the `next` one (page {next_no})"
+                )));
+            }
             let urls: Vec<(usize, Url)> = (2..=last).map(|n| (n, with_page(next_url, n))).collect();
             let last_url = urls.last().map(|(_, u)| u.clone());
             let pages: Vec<(Vec<SimpleUser>, Option<Url>)> = futures::stream::iter(urls)
