@@ -5,7 +5,7 @@
 #   tests/snapshots/slack__slack_json.snap  the Slack Block Kit payload,
 #                                           laid out by docs/render_slack.py
 # Needs Debian's chromium and ImageMagick:
-#   apt-get update && apt-get install -y chromium imagemagick fonts-dejavu-core fonts-noto-color-emoji
+#   apt-get update && apt-get install -y chromium imagemagick fonts-dejavu-core fonts-noto-color-emoji fonts-liberation
 # Run after a snapshot changed: bash docs/render_examples.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
