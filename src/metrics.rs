@@ -70,6 +70,20 @@ fn delivery_records(summary: &RunSummary) -> Vec<Value> {
             })
         })
         .collect();
+    if let Some(p) = summary.pending.filter(|p| p.orphaned > 0) {
+        records.push(json!({
+            "_aws": {
+                "Timestamp": ts,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[]],
+                    "Metrics": [{"Name": "OrphanedAlerts", "Unit": "Count"}]
+                }]
+            },
+            "run_id": summary.run_id,
+            "OrphanedAlerts": p.orphaned,
+        }));
+    }
     if let Some(p) = summary.pending.filter(|p| p.alerts > 0) {
         records.push(json!({
             "_aws": {
@@ -211,6 +225,7 @@ mod tests {
             Some(PendingAlerts {
                 alerts: 3,
                 oldest_minutes: 125,
+                orphaned: 0,
             }),
         );
         let r = emf_records(&s);
@@ -233,8 +248,24 @@ mod tests {
             Some(PendingAlerts {
                 alerts: 0,
                 oldest_minutes: 0,
+                orphaned: 0,
             }),
         );
         assert!(emf_records(&s).is_empty());
+    }
+
+    #[test]
+    fn alerts_kept_for_a_channel_no_longer_configured_are_their_own_metric() {
+        let s = summary(
+            vec![("email", ChannelResult::Sent)],
+            Some(PendingAlerts {
+                alerts: 0,
+                oldest_minutes: 0,
+                orphaned: 2,
+            }),
+        );
+        let r = emf_records(&s);
+        assert_eq!(names(&r), ["OrphanedAlerts"]);
+        assert_eq!(r[0]["OrphanedAlerts"], 2);
     }
 }

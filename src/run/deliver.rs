@@ -142,7 +142,13 @@ impl Pass<'_> {
             .iter()
             .filter(|e| e.channels.iter().any(|c| configured.contains(&c.as_str())))
             .collect();
+        let orphaned = pending
+            .iter()
+            .filter(|e| e.channels.iter().any(|c| !configured.contains(&c.as_str())))
+            .map(|e| e.notices.len())
+            .sum();
         Some(PendingAlerts {
+            orphaned,
             alerts: mine.iter().map(|e| e.notices.len()).sum(),
             oldest_minutes: mine
                 .iter()

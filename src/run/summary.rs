@@ -93,6 +93,9 @@ pub struct PendingAlerts {
     pub alerts: usize,
     /// Age of the oldest, in whole minutes; 0 when none.
     pub oldest_minutes: u64,
+    /// Alerts kept for a channel that is no longer configured (dropped
+    /// after `ORPHAN_DAYS`).
+    pub orphaned: usize,
 }
 
 impl RunSummary {

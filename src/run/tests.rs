@@ -642,4 +642,10 @@ async fn alerts_for_a_channel_no_longer_configured_are_kept_a_week_then_dropped(
         "the week-old entry is dropped, the recent one kept"
     );
     assert_eq!(h.channel(0).attempts(), 1, "never sent to another channel");
+    let s = h.pass(3).await;
+    assert_eq!(
+        s.pending.unwrap().orphaned,
+        1,
+        "counted for the OrphanedAlerts metric"
+    );
 }
