@@ -15,12 +15,14 @@ pub const ORPHAN_DAYS: i64 = 7;
 
 impl Pass<'_> {
     /// Sends each channel everything pending for it, plus `unsaved`: alerts
-    /// that could not be stored pending and so go out now or never.
+    /// that could not be stored pending and so go out now or never. Also
+    /// returns what stays pending afterwards, for the metrics, derived from
+    /// the one read of the outbox delivery made.
     pub(super) async fn deliver(
         &self,
         unsaved: &[Change],
         warnings: &[String],
-    ) -> Vec<ChannelOutcome> {
+    ) -> (Vec<ChannelOutcome>, Option<PendingAlerts>) {
         let fail_all = |text: String, notices: usize| {
             self.notifiers
                 .iter()
@@ -34,26 +36,30 @@ impl Pass<'_> {
         };
         if self.deadline.remaining() < FINISH_MARGIN {
             error!("the pass deadline came before delivery; pending alerts go out next pass");
-            return fail_all(
+            let outcomes = fail_all(
                 "not attempted: the pass deadline came first; alerts stay pending for the next pass"
                     .into(),
                 unsaved.len(),
             );
+            return (outcomes, self.count_pending().await);
         }
+        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
         let pending = match self.store.pending().await {
             Ok(p) => p,
             Err(e) => {
                 error!(error = %e, "pending alerts could not be read");
-                return fail_all(e.to_string(), 0);
+                return (fail_all(e.to_string(), 0), self.count_pending().await);
             }
         };
-        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
         // Alerts pending for a channel no longer configured are kept for a
         // while (the channel may come back with the next deploy), warned
         // about, then dropped with an error line: never kept forever, never
         // dropped silently.
         let orphan_cutoff = Utc::now() - chrono::Duration::days(ORPHAN_DAYS);
-        for entry in &pending {
+        // What is still pending once this pass is done: channels are taken
+        // off `left` as they accept (or their orphaned alerts are dropped).
+        let mut left = pending.clone();
+        for (entry, after) in pending.iter().zip(left.iter_mut()) {
             for ch in entry
                 .channels
                 .iter()
@@ -61,8 +67,13 @@ impl Pass<'_> {
             {
                 if entry.created_at < orphan_cutoff {
                     error!(entry = %entry.id, channel = %ch, notices = entry.notices.len(), "dropping alerts pending for {ORPHAN_DAYS} days for a channel that is no longer configured");
-                    if let Err(e) = self.store.acknowledge(&entry.id, ch).await {
-                        warn!(entry = %entry.id, error = %e, "orphaned alerts could not be dropped; tried again next pass");
+                    match self.store.acknowledge(&entry.id, ch).await {
+                        Ok(()) => {
+                            after.channels.remove(ch);
+                        }
+                        Err(e) => {
+                            warn!(entry = %entry.id, error = %e, "orphaned alerts could not be dropped; tried again next pass");
+                        }
                     }
                 } else {
                     warn!(entry = %entry.id, channel = %ch, "alerts pending for a channel that is no longer configured; dropped after {ORPHAN_DAYS} days");
@@ -74,13 +85,14 @@ impl Pass<'_> {
         let mut outcomes = Vec::new();
         for notifier in self.notifiers {
             let channel = notifier.channel();
-            let mine: Vec<&OutboxEntry> = pending
+            let mine: Vec<(usize, &OutboxEntry)> = pending
                 .iter()
-                .filter(|e| e.channels.contains(channel))
+                .enumerate()
+                .filter(|(_, e)| e.channels.contains(channel))
                 .collect();
             let mut notices: Vec<Notice> = mine
                 .iter()
-                .flat_map(|e| e.notices.iter().cloned())
+                .flat_map(|(_, e)| e.notices.iter().cloned())
                 .collect();
             notices.extend(unsaved.iter().cloned().map(Notice::Change));
             let Some(mut message) = digest::digest(&notices, warnings) else {
@@ -97,11 +109,16 @@ impl Pass<'_> {
                 Ok(()) => {
                     info!(channel, notices = notices.len(), "alert sent");
                     let mut ack_error = None;
-                    for entry in &mine {
-                        if let Err(e) = self.store.acknowledge(&entry.id, channel).await {
-                            // The alert went out; at worst it is repeated.
-                            error!(channel, entry = %entry.id, error = %e, "sent alert could not be marked delivered");
-                            ack_error = Some(e.to_string());
+                    for (i, entry) in &mine {
+                        match self.store.acknowledge(&entry.id, channel).await {
+                            Ok(()) => {
+                                left[*i].channels.remove(channel);
+                            }
+                            Err(e) => {
+                                // The alert went out; at worst it is repeated.
+                                error!(channel, entry = %entry.id, error = %e, "sent alert could not be marked delivered");
+                                ack_error = Some(e.to_string());
+                            }
                         }
                     }
                     outcomes.push(ChannelOutcome {
@@ -122,21 +139,27 @@ impl Pass<'_> {
                 }
             }
         }
-        outcomes
+        left.retain(|e| !e.channels.is_empty());
+        (outcomes, Some(self.pending_alerts(&left)))
     }
 
-    /// What delivery left pending for a configured channel: the metric an
-    /// operator is alarmed on when a channel keeps refusing. Entries only
-    /// for a channel no longer configured are not counted here.
-    pub(super) async fn still_pending(&self) -> Option<PendingAlerts> {
-        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
-        let pending = match self.store.pending().await {
-            Ok(p) => p,
+    /// What is pending now, read from the store: for a pass whose delivery
+    /// did not get as far as reading the outbox.
+    async fn count_pending(&self) -> Option<PendingAlerts> {
+        match self.store.pending().await {
+            Ok(p) => Some(self.pending_alerts(&p)),
             Err(e) => {
                 warn!(error = %e, "pending alerts could not be counted");
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// The metric an operator is alarmed on when a channel keeps refusing:
+    /// alerts pending for a configured channel; those only for a channel no
+    /// longer configured are counted apart.
+    fn pending_alerts(&self, pending: &[OutboxEntry]) -> PendingAlerts {
+        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
         let now = Utc::now();
         let mine: Vec<&OutboxEntry> = pending
             .iter()
@@ -147,7 +170,7 @@ impl Pass<'_> {
             .filter(|e| e.channels.iter().any(|c| !configured.contains(&c.as_str())))
             .map(|e| e.notices.len())
             .sum();
-        Some(PendingAlerts {
+        PendingAlerts {
             orphaned,
             alerts: mine.iter().map(|e| e.notices.len()).sum(),
             oldest_minutes: mine
@@ -155,6 +178,6 @@ impl Pass<'_> {
                 .map(|e| (now - e.created_at).num_minutes().max(0) as u64)
                 .max()
                 .unwrap_or(0),
-        })
+        }
     }
 }

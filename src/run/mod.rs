@@ -16,6 +16,8 @@ mod deliver;
 mod health;
 mod summary;
 #[cfg(test)]
+mod testkit;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -220,11 +222,11 @@ impl Pass<'_> {
         }
 
         let lost_race = targets.iter().any(|t| t.result == TargetResult::Conflict);
-        let (channel_outcomes, would_send) = if dry_run {
+        let (channel_outcomes, would_send, pending) = if dry_run {
             let mut would = found;
             let (raised, _) = self.health_notices(&health_events, &channels, true).await;
             would.extend(raised.into_iter().map(Notice::Change));
-            (Vec::new(), would)
+            (Vec::new(), would, None)
         } else if lost_race {
             // The pass that won is delivering the same pending alerts right
             // now; delivering them here too would send them twice. The
@@ -233,7 +235,7 @@ impl Pass<'_> {
             // slip; an alert it raises stays pending for the next delivery.
             warn!("another pass committed first; leaving delivery to it");
             self.health_notices(&health_events, &channels, false).await;
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), None)
         } else {
             let (raised, unsaved) = self.health_notices(&health_events, &channels, false).await;
             for c in &raised {
@@ -245,12 +247,8 @@ impl Pass<'_> {
                         .or_insert(0) += 1;
                 }
             }
-            (self.deliver(&unsaved, &warnings).await, Vec::new())
-        };
-        let pending = if dry_run || lost_race {
-            None
-        } else {
-            self.still_pending().await
+            let (outcomes, pending) = self.deliver(&unsaved, &warnings).await;
+            (outcomes, Vec::new(), pending)
         };
 
         let mut summary = RunSummary {
