@@ -45,97 +45,93 @@ pub fn emf_records(summary: &RunSummary) -> Vec<Value> {
     records
 }
 
+/// One EMF record of `metrics` (name, unit, value). With a `dimension`
+/// (name, value) each metric is published under it and, through the empty
+/// set, also without one, so one alarm covers every source or channel.
+fn record(
+    summary: &RunSummary,
+    dimension: Option<(&str, &str)>,
+    metrics: &[(&str, &str, Value)],
+) -> Value {
+    let dimensions = match dimension {
+        Some((name, _)) => json!([[name], []]),
+        None => json!([[]]),
+    };
+    let mut record = json!({
+        "_aws": {
+            "Timestamp": summary.started_at.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>()
+            }]
+        },
+        "run_id": summary.run_id,
+    });
+    if let Some((name, value)) = dimension {
+        record[name] = json!(value);
+    }
+    for (name, _, value) in metrics {
+        record[*name] = value.clone();
+    }
+    record
+}
+
 /// Only what went wrong is recorded: a channel that delivered adds no
 /// `ChannelFailures` point and nothing pending adds no `PendingAlerts`
 /// point, and the alarms treat missing data as not breaching.
 fn delivery_records(summary: &RunSummary) -> Vec<Value> {
-    let ts = summary.started_at.timestamp_millis();
     let mut records: Vec<Value> = summary
         .channels
         .iter()
         .filter(|c| c.result == ChannelResult::Failed)
         .map(|c| {
-            json!({
-                "_aws": {
-                    "Timestamp": ts,
-                    "CloudWatchMetrics": [{
-                        "Namespace": NAMESPACE,
-                        "Dimensions": [["Channel"], []],
-                        "Metrics": [{"Name": "ChannelFailures", "Unit": "Count"}]
-                    }]
-                },
-                "Channel": c.channel,
-                "run_id": summary.run_id,
-                "ChannelFailures": 1,
-            })
+            record(
+                summary,
+                Some(("Channel", &c.channel)),
+                &[("ChannelFailures", "Count", json!(1))],
+            )
         })
         .collect();
     if let Some(p) = summary.pending.filter(|p| p.orphaned > 0) {
-        records.push(json!({
-            "_aws": {
-                "Timestamp": ts,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[]],
-                    "Metrics": [{"Name": "OrphanedAlerts", "Unit": "Count"}]
-                }]
-            },
-            "run_id": summary.run_id,
-            "OrphanedAlerts": p.orphaned,
-        }));
+        records.push(record(
+            summary,
+            None,
+            &[("OrphanedAlerts", "Count", json!(p.orphaned))],
+        ));
     }
     if let Some(p) = summary.pending.filter(|p| p.alerts > 0) {
-        records.push(json!({
-            "_aws": {
-                "Timestamp": ts,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[]],
-                    "Metrics": [
-                        {"Name": "PendingAlerts", "Unit": "Count"},
-                        // CloudWatch has no minutes unit.
-                        {"Name": "PendingAlertAgeMinutes", "Unit": "None"}
-                    ]
-                }]
-            },
-            "run_id": summary.run_id,
-            "PendingAlerts": p.alerts,
-            "PendingAlertAgeMinutes": p.oldest_minutes,
-        }));
+        records.push(record(
+            summary,
+            None,
+            &[
+                ("PendingAlerts", "Count", json!(p.alerts)),
+                // CloudWatch has no minutes unit.
+                ("PendingAlertAgeMinutes", "None", json!(p.oldest_minutes)),
+            ],
+        ));
     }
     records
 }
 
 fn source_records(summary: &RunSummary) -> Vec<Value> {
-    let ts = summary.started_at.timestamp_millis();
     per_source(summary)
         .into_iter()
         .map(|(source, m)| {
-            json!({
-                "_aws": {
-                    "Timestamp": ts,
-                    "CloudWatchMetrics": [{
-                        "Namespace": NAMESPACE,
-                        // The empty set also publishes each metric without
-                        // a dimension, so one alarm covers every source.
-                        "Dimensions": [["Source"], []],
-                        "Metrics": [
-                            {"Name": "Principals", "Unit": "Count"},
-                            {"Name": "NonCompliant", "Unit": "Count"},
-                            {"Name": "Changes", "Unit": "Count"},
-                            {"Name": "SourceFailures", "Unit": "Count"},
-                            {"Name": "DurationMs", "Unit": "Milliseconds"}
-                        ]
-                    }]
-                },
-                "Source": source.as_str(),
-                "run_id": summary.run_id,
-                "Principals": m.principals,
-                "NonCompliant": m.non_compliant,
-                "Changes": m.changes,
-                "SourceFailures": m.failures,
-                "DurationMs": summary.duration_ms,
-            })
+            record(
+                summary,
+                Some(("Source", source.as_str())),
+                &[
+                    ("Principals", "Count", json!(m.principals)),
+                    ("NonCompliant", "Count", json!(m.non_compliant)),
+                    ("Changes", "Count", json!(m.changes)),
+                    ("SourceFailures", "Count", json!(m.failures)),
+                    ("DurationMs", "Milliseconds", json!(summary.duration_ms)),
+                ],
+            )
         })
         .collect()
 }
