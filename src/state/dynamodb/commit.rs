@@ -200,7 +200,12 @@ impl DynamoDbStore {
                     }),
                 _ => false,
             };
-            if lost_race {
+            // DynamoDB answered that the transaction was not applied (lost
+            // race or another refusal): what was staged for it can go. A
+            // timeout or a dropped connection leaves its outcome unknown, so
+            // its chunks stay (ignored while incomplete; deleting them could
+            // cut an entry that did commit).
+            if err.as_service_error().is_some() {
                 self.delete_staged(&staged_writes).await;
                 if let Err(e) = self.delete_outbox_chunks(&staged_sorts, false).await {
                     warn!(
@@ -209,20 +214,12 @@ impl DynamoDbStore {
                         "surplus outbox chunks of a refused commit could not be removed; they are ignored"
                     );
                 }
+            }
+            if lost_race {
                 return Err(StateError::Conflict {
                     key: commit.key,
                     expected: commit.expected_version,
                 });
-            }
-            // DynamoDB answered that the transaction was not applied: what
-            // was staged for it can go. A timeout or a dropped connection
-            // leaves its outcome unknown, so its chunks stay (ignored while
-            // incomplete; deleting them could cut an entry that did commit).
-            if err.as_service_error().is_some() {
-                self.delete_staged(&staged_writes).await;
-                if let Err(e) = self.delete_outbox_chunks(&staged_sorts, false).await {
-                    warn!(table = %self.table, error = %e, "surplus outbox chunks of a failed commit could not be removed; they are ignored");
-                }
             }
             return Err(self.backend("dynamodb:TransactWriteItems", err));
         }

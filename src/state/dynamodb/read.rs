@@ -119,11 +119,7 @@ impl DynamoDbStore {
         key: &TargetKey,
     ) -> Result<Option<StoredTarget>, StateError> {
         let partition = key.to_string();
-        let mut target = Assembly::default();
-        self.query_pages(&partition, false, |page| {
-            self.absorb(&partition, &mut target, page)
-        })
-        .await?;
+        let mut target = self.assemble(&partition).await?;
         if let Some(meta) = target.meta.as_ref().filter(|m| m.apply_chunks.is_some()) {
             // The last commit's principal writes were cut short: finish
             // them first, so this pass diffs against the state that commit
@@ -131,14 +127,19 @@ impl DynamoDbStore {
             let (version, chunks) = (meta.version, meta.apply_chunks.unwrap_or(0));
             self.finish_interrupted_commit(&partition, version, chunks)
                 .await?;
-            let mut again = Assembly::default();
-            self.query_pages(&partition, false, |page| {
-                self.absorb(&partition, &mut again, page)
-            })
-            .await?;
-            return self.finish(key, again);
+            target = self.assemble(&partition).await?;
         }
         self.finish(key, target)
+    }
+
+    /// A target's partition read page by page into its records.
+    async fn assemble(&self, partition: &str) -> Result<Assembly, StateError> {
+        let mut target = Assembly::default();
+        self.query_pages(partition, false, |page| {
+            self.absorb(partition, &mut target, page)
+        })
+        .await?;
+        Ok(target)
     }
 
     pub(super) async fn scan_targets(&self) -> Result<Vec<StoredTarget>, StateError> {
