@@ -9,21 +9,12 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mfa_monitor::monitors::snowflake::{parse_partition, parse_result_set, user_status};
+use mfa_monitor::monitors::snowflake::{
+    parse_partition, parse_result_set, user_status, USER_COLUMNS,
+};
 use mfa_monitor::monitors::snowflake_rows::Layout;
 use mfa_monitor::monitors::MonitorError;
 use mfa_monitor_fuzz::within_budget;
-
-/// `USER_COLUMNS` in src/monitors/snowflake.rs.
-const USER_COLUMNS: &[&str] = &[
-    "name",
-    "type",
-    "disabled",
-    "has_password",
-    "has_mfa",
-    "ext_authn_duo",
-    "mins_to_bypass_mfa",
-];
 
 fn layout() -> &'static Layout {
     static LAYOUT: OnceLock<Layout> = OnceLock::new();

@@ -5,20 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_monitor::monitors::snowflake::{parse_result_set, user_status};
+use mfa_monitor::monitors::snowflake::{parse_result_set, user_status, USER_COLUMNS};
 use mfa_monitor::monitors::MonitorError;
 use mfa_monitor_fuzz::within_budget;
-
-/// `USER_COLUMNS` in src/monitors/snowflake.rs.
-const USER_COLUMNS: &[&str] = &[
-    "name",
-    "type",
-    "disabled",
-    "has_password",
-    "has_mfa",
-    "ext_authn_duo",
-    "mins_to_bypass_mfa",
-];
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

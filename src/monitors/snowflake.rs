@@ -93,8 +93,9 @@ struct Partition<'a> {
     data: Option<&'a RawValue>,
 }
 
-/// The `SHOW USERS` columns the monitor reads.
-const USER_COLUMNS: &[&str] = &[
+/// The `SHOW USERS` columns the monitor reads (the fuzz targets parse
+/// with the same list).
+pub const USER_COLUMNS: &[&str] = &[
     "name",
     "type",
     "disabled",
