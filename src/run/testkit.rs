@@ -1,0 +1,253 @@
+//! Scripted monitors and channels and one harness that runs passes
+//! against the in-memory store, for the pass's unit tests (`tests.rs`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::domain::report::Report;
+use crate::domain::{Attributes, MfaStatus, Observation, TargetSettings, TargetSnapshot};
+use crate::error::CheckItem;
+use crate::monitors::MonitorError;
+use crate::notifiers::digest::Digest;
+use crate::notifiers::NotifyError;
+use crate::state::memory::MemoryStore;
+
+/// What a scripted target answers on one pass.
+#[derive(Clone)]
+pub(super) enum Read {
+    Users(Vec<(&'static str, MfaStatus)>),
+    Fails(&'static str),
+    /// Answers only after this long (for the deadline).
+    Slow(Duration),
+}
+
+/// A monitor whose targets answer from a script, one entry per pass; the
+/// last entry repeats.
+pub(super) struct ScriptedMonitor {
+    pub(super) targets: BTreeMap<String, Mutex<VecDeque<Read>>>,
+}
+
+impl ScriptedMonitor {
+    pub(super) fn new(script: &[(&str, Vec<Read>)]) -> Self {
+        Self {
+            targets: script
+                .iter()
+                .map(|(t, reads)| (t.to_string(), Mutex::new(reads.iter().cloned().collect())))
+                .collect(),
+        }
+    }
+}
+
+pub(super) fn user(name: &str, status: MfaStatus) -> Observation {
+    Observation::new(
+        name,
+        status,
+        Attributes {
+            console_login: true,
+            ..Attributes::default()
+        },
+    )
+}
+
+#[async_trait]
+impl Monitor for ScriptedMonitor {
+    fn source(&self) -> Source {
+        Source::Github
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.targets.keys().cloned().collect()
+    }
+
+    async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
+        let read = {
+            let mut q = self.targets[target].lock().unwrap();
+            if q.len() > 1 {
+                q.pop_front().unwrap()
+            } else {
+                q.front().cloned().expect("a scripted read")
+            }
+        };
+        match read {
+            Read::Users(users) => Ok(TargetSnapshot {
+                key: TargetKey::new(Source::Github, target),
+                principals: users.iter().map(|(n, s)| user(n, *s)).collect(),
+                settings: TargetSettings {
+                    mfa_required: Some(true),
+                    root_mfa_enabled: None,
+                },
+                warnings: Vec::new(),
+            }),
+            Read::Fails(why) => Err(MonitorError::Malformed(why.into())),
+            Read::Slow(d) => {
+                tokio::time::sleep(d).await;
+                Err(MonitorError::Malformed("too slow to matter".into()))
+            }
+        }
+    }
+
+    async fn check(&self, target: &str) -> CheckItem {
+        CheckItem {
+            component: target.into(),
+            ok: true,
+            detail: String::new(),
+        }
+    }
+}
+
+/// A channel that records what it was sent and fails when told to.
+pub(super) struct RecordingChannel {
+    pub(super) name: &'static str,
+    pub(super) fail_next: Mutex<usize>,
+    pub(super) sent: Mutex<Vec<Digest>>,
+    pub(super) attempts: Mutex<usize>,
+}
+
+impl RecordingChannel {
+    pub(super) fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            fail_next: Mutex::new(0),
+            sent: Mutex::new(Vec::new()),
+            attempts: Mutex::new(0),
+        }
+    }
+
+    /// The next `times` sends are refused.
+    pub(super) fn refuse_next(&self, times: usize) {
+        *self.fail_next.lock().unwrap() = times;
+    }
+
+    pub(super) fn sent(&self) -> Vec<Digest> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    pub(super) fn attempts(&self) -> usize {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingChannel {
+    fn channel(&self) -> &'static str {
+        self.name
+    }
+
+    async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
+        *self.attempts.lock().unwrap() += 1;
+        let mut fail = self.fail_next.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return Err(NotifyError {
+                channel: self.name,
+                message: "refused (scripted)".into(),
+                source: None,
+            });
+        }
+        self.sent.lock().unwrap().push(digest.clone());
+        Ok(())
+    }
+
+    async fn send_report(&self, _report: &Report) -> Result<(), NotifyError> {
+        unreachable!("a pass sends no report")
+    }
+
+    async fn check(&self) -> Result<String, NotifyError> {
+        Ok(String::new())
+    }
+}
+
+/// One app under test: monitors, store and channels built once, passes
+/// run against them with the settings a test overrides.
+pub(super) struct Harness {
+    pub(super) monitors: Vec<Box<dyn Monitor>>,
+    pub(super) store: MemoryStore,
+    pub(super) channels: Vec<std::sync::Arc<RecordingChannel>>,
+    pub(super) threshold: u32,
+    pub(super) delayed_after: Duration,
+    pub(super) budget: Duration,
+    pub(super) target_timeout: Duration,
+}
+
+/// Lets the harness keep a handle on each channel it gives the pass.
+pub(super) struct Shared(std::sync::Arc<RecordingChannel>);
+
+#[async_trait]
+impl Notifier for Shared {
+    fn channel(&self) -> &'static str {
+        self.0.channel()
+    }
+    async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
+        self.0.send(digest).await
+    }
+    async fn send_report(&self, report: &Report) -> Result<(), NotifyError> {
+        self.0.send_report(report).await
+    }
+    async fn check(&self) -> Result<String, NotifyError> {
+        self.0.check().await
+    }
+}
+
+impl Harness {
+    pub(super) fn new(script: &[(&str, Vec<Read>)], channels: Vec<RecordingChannel>) -> Self {
+        Self {
+            monitors: vec![Box::new(ScriptedMonitor::new(script))],
+            store: MemoryStore::new(),
+            channels: channels.into_iter().map(std::sync::Arc::new).collect(),
+            threshold: 3,
+            delayed_after: Duration::from_secs(30 * 60),
+            budget: Duration::from_secs(60),
+            target_timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub(super) async fn pass(&self, n: usize) -> RunSummary {
+        let notifiers: Vec<Box<dyn Notifier>> = self
+            .channels
+            .iter()
+            .map(|c| Box::new(Shared(c.clone())) as Box<dyn Notifier>)
+            .collect();
+        let exemptions = Exemptions::default();
+        let run_id = format!("run-{n}");
+        Pass {
+            monitors: &self.monitors,
+            store: &self.store,
+            notifiers: &notifiers,
+            exemptions: &exemptions,
+            target_timeout: self.target_timeout,
+            run_id: &run_id,
+            deadline: Deadline::after(self.budget),
+            failure_threshold: self.threshold,
+            delayed_after: self.delayed_after,
+        }
+        .run(false)
+        .await
+    }
+
+    pub(super) fn channel(&self, i: usize) -> &RecordingChannel {
+        &self.channels[i]
+    }
+}
+
+pub(super) fn kinds(d: &Digest) -> Vec<ChangeKind> {
+    d.groups
+        .iter()
+        .flat_map(|g| g.items.iter().filter_map(|i| i.kind))
+        .collect()
+}
+
+pub(super) fn result_of(s: &RunSummary, target: &str) -> TargetResult {
+    s.targets
+        .iter()
+        .find(|t| t.target == format!("github:{target}"))
+        .unwrap_or_else(|| panic!("no outcome for {target}: {:?}", s.targets))
+        .result
+}
+
+pub(super) const ALICE_ON: (&str, MfaStatus) = ("alice", MfaStatus::Enabled);
+pub(super) const ALICE_OFF: (&str, MfaStatus) = ("alice", MfaStatus::Disabled);
+pub(super) const BOB_ON: (&str, MfaStatus) = ("bob", MfaStatus::Enabled);
