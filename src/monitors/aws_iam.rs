@@ -166,7 +166,8 @@ impl AwsIamMonitor {
         let discovered =
             self.org_role().is_some() && label.starts_with("arn:") && label.contains(":role/");
         match self.account(label) {
-            Some(AwsAccount::SelfAccount) => Ok(self.base.clone()),
+            // The calling account, configured or found by discovery.
+            _ if label == "self" => Ok(self.base.clone()),
             Some(AwsAccount::Role { arn, .. }) => self.assume(arn).await,
             _ if discovered => self.assume(label).await,
             _ => Err(MonitorError::Malformed(format!(
