@@ -117,6 +117,17 @@ fn is_active(state: Option<&AccountState>, status: Option<&AccountStatus>, id: &
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn sts_calls_go_to_the_regional_endpoint_of_the_configured_region() {
+        use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        let params = Params::builder().region("eu-west-1").build().unwrap();
+        let endpoint = DefaultResolver::new()
+            .resolve_endpoint(&params)
+            .await
+            .unwrap();
+        assert_eq!(endpoint.url(), "https://sts.eu-west-1.amazonaws.com");
+    }
+
     #[test]
     fn only_active_accounts_and_unknown_states_are_read() {
         assert!(is_active(Some(&AccountState::Active), None, "1"));
