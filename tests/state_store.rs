@@ -263,6 +263,7 @@ fn record(name: &str, status: MfaStatus, at: DateTime<Utc>) -> PrincipalRecord {
             } else {
                 vec![]
             },
+            ..Attributes::default()
         },
         first_seen: at,
         status_since: at + Duration::seconds(1),
@@ -363,6 +364,7 @@ async fn a_first_commit_is_read_back_with_version_1_and_all_principals(h: &dyn H
     let settings = TargetSettings {
         mfa_required: None,
         root_mfa_enabled: Some(true),
+        ..TargetSettings::default()
     };
     let mut commit = first_commit(&key, principals.clone());
     commit.settings = settings.clone();
@@ -408,6 +410,7 @@ async fn a_commit_with_a_stale_expected_version_is_refused_and_changes_nothing(h
             settings: TargetSettings {
                 mfa_required: Some(false),
                 root_mfa_enabled: None,
+                ..TargetSettings::default()
             },
             outbox: Some(entry(
                 "run-stale/x",
@@ -520,6 +523,7 @@ async fn upserts_and_deletes_apply_and_settings_round_trip(h: &dyn Harness) {
     let settings = TargetSettings {
         mfa_required: Some(true),
         root_mfa_enabled: Some(false),
+        ..TargetSettings::default()
     };
     let version = store
         .commit(TargetCommit {

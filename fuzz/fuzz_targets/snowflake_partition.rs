@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use mfa_monitor::monitors::snowflake::{
-    parse_partition, parse_result_set, user_status, USER_COLUMNS,
+    judge, parse_partition, parse_result_set, PolicyForUser, USER_COLUMNS,
 };
-use mfa_monitor::monitors::snowflake_rows::Layout;
+use mfa_monitor::monitors::snowflake::rows::Layout;
 use mfa_monitor::monitors::MonitorError;
 use mfa_monitor_fuzz::within_budget;
 
@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(rows) => {
             assert_eq!(rows.len(), claimed);
             for row in &rows {
-                let _ = user_status(row, false);
+                let _ = judge(row, false, PolicyForUser::default());
             }
         }
         Err(MonitorError::Malformed(m) | MonitorError::Incomplete(m)) => assert!(

@@ -35,6 +35,12 @@ pub struct TargetSettings {
     /// for it comes from the `<root>` principal, so it is not diffed twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_mfa_enabled: Option<bool>,
+    /// Named target-level switches where `true` is the tighter setting.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requirements: BTreeMap<String, bool>,
+    /// Shown in reports, not diffed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
 }
 
 /// A complete listing of one target. Monitors return this only when every

@@ -75,6 +75,114 @@ pub struct Attributes {
     /// What the status rests on: the MFA device kinds the source listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mfa_devices: Vec<MfaDevice>,
+    /// Why a `not_applicable` principal needs no MFA (contract attribute
+    /// `reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<NaReason>,
+    /// Holds a programmatic access token (Snowflake `has_pat`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_pat: bool,
+    /// What the operator should know beside the status (e.g. Snowflake's
+    /// conversion of LEGACY_SERVICE users); carried into alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The MFA methods read for the principal (Snowflake admins), or why
+    /// they could not be read. `None`: not read for this principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_methods: Option<MfaMethods>,
+}
+
+/// Why a principal is `not_applicable` (contract attribute `reason`,
+/// snake_case); a reason a source adds later is kept as it reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum NaReason {
+    NoConsolePassword,
+    ServiceUser,
+    DisabledUser,
+    SsoOnly,
+    IdpManaged,
+    NoRootCredentials,
+    Other(String),
+}
+
+impl NaReason {
+    pub fn as_str(&self) -> &str {
+        match self {
+            NaReason::NoConsolePassword => "no_console_password",
+            NaReason::ServiceUser => "service_user",
+            NaReason::DisabledUser => "disabled_user",
+            NaReason::SsoOnly => "sso_only",
+            NaReason::IdpManaged => "idp_managed",
+            NaReason::NoRootCredentials => "no_root_credentials",
+            NaReason::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for NaReason {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "no_console_password" => NaReason::NoConsolePassword,
+            "service_user" => NaReason::ServiceUser,
+            "disabled_user" => NaReason::DisabledUser,
+            "sso_only" => NaReason::SsoOnly,
+            "idp_managed" => NaReason::IdpManaged,
+            "no_root_credentials" => NaReason::NoRootCredentials,
+            _ => NaReason::Other(s),
+        }
+    }
+}
+
+impl From<NaReason> for String {
+    fn from(r: NaReason) -> String {
+        r.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for NaReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The second factors a source listed for a principal, or why it would
+/// not list them (the role lacks a privilege): never read as "no MFA".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaMethods {
+    Read(Vec<MfaMethod>),
+    Unreadable(String),
+}
+
+/// One second factor: its kind as the source names it (Snowflake
+/// `PASSKEY`, `TOTP`, `DUO`) and the day it was last used, if told.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MfaMethod {
+    pub kind: String,
+    /// `YYYY-MM-DD`: a day, not a time, so signing in does not rewrite
+    /// the stored record on every pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+}
+
+impl MfaMethods {
+    /// `PASSKEY (last used 2026-11-30), TOTP`, `none enrolled`, or
+    /// `unreadable: …`.
+    pub fn summary(&self) -> String {
+        match self {
+            MfaMethods::Read(m) if m.is_empty() => "none enrolled".to_owned(),
+            MfaMethods::Read(m) => m
+                .iter()
+                .map(|m| match &m.last_used {
+                    Some(day) => format!("{} (last used {day})", m.kind),
+                    None => m.kind.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            MfaMethods::Unreadable(why) => format!("unreadable: {why}"),
+        }
+    }
 }
 
 /// The kind of account a source says a principal is, stored and shown by

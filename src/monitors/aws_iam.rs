@@ -579,6 +579,7 @@ pub async fn collect_account(
         settings: TargetSettings {
             mfa_required: None,
             root_mfa_enabled: account_mfa,
+            ..TargetSettings::default()
         },
         warnings: Vec::new(),
     })

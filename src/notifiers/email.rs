@@ -137,21 +137,60 @@ pub fn report_email(r: &Report) -> Message {
             c.exempt
         );
     }
-    html.push_str("</ul><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Status</th><th>Admin</th><th>Login</th><th>Days without MFA</th></tr>");
+    html.push_str("</ul><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Status</th><th>Admin</th><th>Login</th><th>Days without MFA</th><th>Notes</th></tr>");
     for row in &r.rows {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape_html(&row.principal),
             escape_html(&row.status_text()),
             if row.admin { "yes" } else { "" },
             escape_html(&row.login),
             row.days_without_mfa
                 .map(|d| d.to_string())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            escape_html(&row.notes())
         );
     }
-    html.push_str("</table></body></html>");
+    html.push_str("</table>");
+    for (target, settings) in &r.targets {
+        let _ = write!(html, "<h3>{} settings</h3><ul>", escape_html(target));
+        for (name, on) in &settings.requirements {
+            let _ = write!(
+                html,
+                "<li>{}: {}</li>",
+                escape_html(name),
+                if *on { "on" } else { "off" }
+            );
+        }
+        for (name, value) in &settings.details {
+            let _ = write!(
+                html,
+                "<li>{}: {}</li>",
+                escape_html(name),
+                escape_html(value)
+            );
+        }
+        html.push_str("</ul>");
+    }
+    if r.counts.contains_key(&crate::domain::Source::Snowflake) {
+        let _ = write!(
+            html,
+            "<h3>Snowflake enforcement readiness</h3><p>{} user(s) will be blocked when Snowflake enforces MFA.</p><ul>",
+            r.enforcement_readiness.len()
+        );
+        for e in &r.enforcement_readiness {
+            let _ = write!(
+                html,
+                "<li>{}{} — {}</li>",
+                escape_html(&e.principal),
+                if e.admin { " (admin)" } else { "" },
+                escape_html(e.why.phrase())
+            );
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("</body></html>");
     Message {
         subject: format!("[mfa-monitor] {title}"),
         text: format!("{title}\n\n{}", table(r)),

@@ -78,7 +78,7 @@ impl Monitor for ScriptedMonitor {
                 principals: users.iter().map(|(n, s)| user(n, *s)).collect(),
                 settings: TargetSettings {
                     mfa_required: Some(true),
-                    root_mfa_enabled: None,
+                    ..TargetSettings::default()
                 },
                 warnings: Vec::new(),
             }),
