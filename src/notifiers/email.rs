@@ -323,4 +323,46 @@ mod tests {
             "{s}"
         );
     }
+
+    #[test]
+    fn the_report_email_has_the_enforcement_readiness_section_with_names_escaped() {
+        use crate::domain::report::{build, fixtures, Filter};
+        use crate::domain::{AccountKind, Attributes, Exemptions, PrincipalRecord};
+        let mut t = fixtures::target(Source::Snowflake, "org-acct", &[]);
+        for (name, kind) in [("<b>NED</b>", "person"), ("LEGACY_ETL", "legacy_service")] {
+            t.principals.insert(
+                name.into(),
+                PrincipalRecord {
+                    name: name.into(),
+                    status: MfaStatus::Disabled,
+                    attributes: Attributes {
+                        console_login: true,
+                        kind: Some(AccountKind::from(kind)),
+                        ..Attributes::default()
+                    },
+                    first_seen: fixtures::now(),
+                    status_since: fixtures::now(),
+                    absent_since: None,
+                },
+            );
+        }
+        let r = build(&[t], &Exemptions::default(), Filter::All, fixtures::now());
+        let m = report_email(&r);
+        assert!(
+            m.html
+                .contains("<h3>Snowflake enforcement readiness</h3><p>2 user(s) will be blocked"),
+            "{}",
+            m.html
+        );
+        assert!(m
+            .html
+            .contains("snowflake:org-acct/&lt;b&gt;NED&lt;/b&gt; — signs in with a password"));
+        assert!(!m.html.contains("<b>NED"));
+        assert!(
+            m.text
+                .contains("LEGACY_ETL — LEGACY_SERVICE with a password"),
+            "{}",
+            m.text
+        );
+    }
 }
