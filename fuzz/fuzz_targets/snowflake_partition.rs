@@ -1,6 +1,6 @@
 //! One result partition (`GET /api/v2/statements/{handle}?partition=N`),
 //! through `parse_partition` with the layout of the `SHOW USERS` fixture's
-//! first response (30 columns, 7 wanted). The input's first byte is the
+//! first response (30 columns, 8 wanted). The input's first byte is the
 //! row count `partitionInfo` claims (below 128 that count, from 128 up
 //! 2^(byte & 63): huge claims too); the rest is the body, decoded as
 //! `resp.text()` does (lossy UTF-8).

@@ -20,8 +20,8 @@ use super::rows::Row;
 use crate::domain::{AccountKind, Attributes, MfaStatus, NaReason};
 
 /// The `SHOW USERS` columns the monitor reads (the fuzz targets parse
-/// with the same list). `has_workload_identity` is what some accounts
-/// print for `has_federated_workload_authentication`.
+/// with the same list). `has_federated_workload_authentication` and
+/// `is_from_organization_user` say nothing about MFA and are left unread.
 pub const USER_COLUMNS: &[&str] = &[
     "name",
     "type",
@@ -31,9 +31,6 @@ pub const USER_COLUMNS: &[&str] = &[
     "ext_authn_duo",
     "mins_to_bypass_mfa",
     "has_pat",
-    "has_federated_workload_authentication",
-    "has_workload_identity",
-    "is_from_organization_user",
 ];
 
 /// What a LEGACY_SERVICE user with a password is told.
