@@ -364,7 +364,10 @@ async fn a_pat_on_a_person_is_shown_and_one_appearing_on_an_admin_is_a_critical_
         .lines()
         .find(|l| l.contains("myorg-acct/PAT_PERSON"))
         .unwrap();
-    assert!(line.contains("sso_only; PAT"), "{line}");
+    assert!(
+        line.contains("not_applicable (sso_only)") && line.trim_end().ends_with("PAT"),
+        "{line}"
+    );
 
     let mut users = fixture("2026");
     set(&mut users, "ADMIN_SSO", "has_pat", Some("true"));
