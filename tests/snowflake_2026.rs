@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use mfa_monitor::domain::{MfaMethods, MfaStatus, NaReason, TargetSnapshot};
+use mfa_monitor::domain::{MfaStatus, NaReason, TargetSnapshot};
 use mfa_monitor::monitors::snowflake::jwt::KeyPairAuth;
 use mfa_monitor::monitors::snowflake::{Account, SnowflakeMonitor, SqlApi};
 use mfa_monitor::monitors::Monitor;
@@ -199,18 +199,45 @@ async fn people_are_judged_by_how_they_sign_in_and_sso_users_are_no_finding() {
 
 #[tokio::test]
 async fn a_policy_enforcing_mfa_on_sso_makes_has_mfa_decide_again() {
-    let server = MockServer::start().await;
-    serve_2026(&server, ACCOUNT, fixture("2026"), "ALL").await;
-    let s = monitor(&server, ACCOUNT).collect(ACCOUNT).await.unwrap();
-    assert_eq!(user(&s, "DANA_SSO").status, MfaStatus::Disabled);
-    assert_eq!(user(&s, "DANA_SSO").attributes.reason, None);
+    let w = World::new(ACCOUNT).await;
+    serve_2026(&w.server, ACCOUNT, fixture("2026"), "ALL").await;
+    let first = w.run().await;
+    assert_eq!(first.code, 0, "{}", first.alert);
     assert_eq!(
-        user(&s, "ADMIN_SSO").status,
-        MfaStatus::Disabled,
-        "an admin too"
+        first.summary["targets"][0]["non_compliant"], 5,
+        "DANA_SSO, ADMIN_SSO and PAT_PERSON too: {}",
+        first.summary
     );
-    assert!(s.settings.requirements["mfa_on_external_authentication"]);
-    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(
+        first.summary["targets"][0]["warnings"].is_null(),
+        "the policy was read: {}",
+        first.summary
+    );
+    let report = w.report_json("disabled").await;
+    let dana = row(&report, "snowflake:myorg-acct/DANA_SSO").unwrap();
+    assert_eq!(dana["status"], "disabled");
+    assert!(dana["reason"].is_null(), "{dana}");
+    assert_eq!(
+        row(&report, "snowflake:myorg-acct/ADMIN_SSO").unwrap()["admin"],
+        true
+    );
+    assert_eq!(
+        report["targets"]["snowflake:myorg-acct"]["requirements"]["mfa_on_external_authentication"],
+        true
+    );
+
+    // DANA enrols: has_mfa decides, so she is alerted as fixed.
+    let mut users = fixture("2026");
+    set(&mut users, "DANA_SSO", "has_mfa", Some("true"));
+    w.server.reset().await;
+    serve_2026(&w.server, ACCOUNT, users, "ALL").await;
+    let second = w.run().await;
+    assert_eq!(
+        second.summary["changes"],
+        json!({"snowflake": {"mfa_enabled": 1}}),
+        "{}",
+        second.summary
+    );
 }
 
 #[tokio::test]
@@ -293,34 +320,26 @@ async fn a_missing_column_is_unknown_never_disabled() {
 
 #[tokio::test]
 async fn admins_methods_are_read_and_shown_or_said_unreadable() {
-    let server = MockServer::start().await;
-    serve_2026(&server, ACCOUNT, fixture("2026"), "NONE").await;
-    let s = monitor(&server, ACCOUNT).collect(ACCOUNT).await.unwrap();
-    let alice = user(&s, "ALICE").attributes.mfa_methods.clone().unwrap();
+    let w = World::new(ACCOUNT).await;
+    serve_2026(&w.server, ACCOUNT, fixture("2026"), "NONE").await;
+    assert_eq!(w.run().await.code, 0);
+    let report = w.report_json("all").await;
+    let methods = |r: &Value, name: &str| {
+        row(r, &format!("snowflake:myorg-acct/{name}")).unwrap()["mfa_methods"].clone()
+    };
     assert_eq!(
-        alice.summary(),
+        methods(&report, "ALICE"),
         "PASSKEY (last used 2025-11-30), TOTP (last used 2025-10-09)"
     );
-    assert_eq!(
-        user(&s, "ADMIN_SSO")
-            .attributes
-            .mfa_methods
-            .as_ref()
-            .unwrap()
-            .summary(),
-        "DUO"
-    );
-    assert_eq!(
-        user(&s, "DANA_SSO").attributes.mfa_methods,
-        None,
-        "not an admin"
-    );
+    assert_eq!(methods(&report, "ADMIN_SSO"), "DUO");
+    assert!(methods(&report, "DANA_SSO").is_null(), "not an admin");
 
-    // A role that is not ACCOUNTADMIN may not list another user's methods.
-    let server = MockServer::start().await;
+    // A role that is not ACCOUNTADMIN may not list another user's methods:
+    // said so, and no admin reads as lacking MFA.
+    w.server.reset().await;
     for admin in ["ALICE", "ADMIN_SSO"] {
         answer(
-            &server,
+            &w.server,
             ACCOUNT,
             &prefix(ACCOUNT),
             &format!("SHOW MFA METHODS FOR USER \"{admin}\""),
@@ -329,23 +348,29 @@ async fn admins_methods_are_read_and_shown_or_said_unreadable() {
         )
         .await;
     }
-    serve_2026(&server, ACCOUNT, fixture("2026"), "NONE").await;
-    let s = monitor(&server, ACCOUNT).collect(ACCOUNT).await.unwrap();
-    let alice = user(&s, "ALICE");
-    assert_eq!(alice.status, MfaStatus::Enabled, "not read as lacking MFA");
-    match alice.attributes.mfa_methods.as_ref().unwrap() {
-        MfaMethods::Unreadable(why) => {
-            assert!(
-                why.contains("ACCOUNTADMIN") && why.contains("SECURITYADMIN"),
-                "{why}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(matches!(
-        user(&s, "ADMIN_SSO").attributes.mfa_methods,
-        Some(MfaMethods::Unreadable(_))
-    ));
+    serve_2026(&w.server, ACCOUNT, fixture("2026"), "NONE").await;
+    let second = w.run().await;
+    assert_eq!(second.summary["changes"], json!({}), "{}", second.summary);
+    let report = w.report_json("all").await;
+    let alice = methods(&report, "ALICE");
+    let alice = alice.as_str().unwrap();
+    assert!(
+        alice.starts_with("unreadable: role SECURITYADMIN may not run SHOW MFA METHODS FOR USER (ACCOUNTADMIN only)"),
+        "{alice}"
+    );
+    assert_eq!(
+        row(&report, "snowflake:myorg-acct/ALICE").unwrap()["status"],
+        "enabled"
+    );
+    assert!(methods(&report, "ADMIN_SSO")
+        .as_str()
+        .unwrap()
+        .starts_with("unreadable"));
+    let table = w.report(&["--filter", "all"]).await.stdout;
+    assert!(
+        table.contains("methods: unreadable: role SECURITYADMIN"),
+        "{table}"
+    );
 }
 
 #[tokio::test]
