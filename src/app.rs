@@ -15,8 +15,8 @@ use crate::error::CheckItem;
 use crate::http::{HttpClient, RetryPolicy};
 use crate::monitors::aws_iam::AwsIamMonitor;
 use crate::monitors::github::GithubMonitor;
-use crate::monitors::snowflake::SnowflakeMonitor;
-use crate::monitors::snowflake_jwt::KeyPairAuth;
+use crate::monitors::snowflake::jwt::KeyPairAuth;
+use crate::monitors::snowflake::{Account, SnowflakeMonitor, SqlApi};
 use crate::monitors::{Discovery, Monitor};
 use crate::notifiers::ses::SesNotifier;
 use crate::notifiers::slack::SlackNotifier;
@@ -83,15 +83,22 @@ impl App {
         }
         if let Some(sf) = &config.snowflake {
             let key = resolve_secret(&sf.private_key, &secrets).await?;
-            let auth = KeyPairAuth::new(&sf.account, &sf.user, &key, sf.private_key.origin())?;
-            monitors.push(Box::new(SnowflakeMonitor::new(
-                http.clone(),
-                sf.api_url.as_str(),
-                &sf.account,
-                auth,
-                sf.role.clone(),
-                sf.warehouse.clone(),
-            )?));
+            let mut accounts = Vec::with_capacity(sf.accounts.len());
+            for a in &sf.accounts {
+                // The JWT's claims name the account: one signer per account.
+                let auth = KeyPairAuth::new(&a.account, &sf.user, &key, sf.private_key.origin())?;
+                accounts.push(Account {
+                    name: a.account.clone(),
+                    api: SqlApi::new(
+                        http.clone(),
+                        a.api_url.as_str(),
+                        auth,
+                        sf.role.clone(),
+                        sf.warehouse.clone(),
+                    )?,
+                });
+            }
+            monitors.push(Box::new(SnowflakeMonitor::new(accounts)));
         }
         let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
         if let Some(email) = &config.email {
@@ -253,7 +260,7 @@ impl App {
                 self.config.state,
                 self.config.aws_iam_accounts.len(),
                 self.config.github.as_ref().map_or(0, |g| g.orgs.len()),
-                usize::from(self.config.snowflake.is_some()),
+                self.config.snowflake.as_ref().map_or(0, |s| s.accounts.len()),
                 self.config.channel_names().join(", "),
                 self.config.exemptions.len()
             ),

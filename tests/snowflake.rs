@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use mfa_monitor::domain::{MfaStatus, TargetSnapshot};
-use mfa_monitor::monitors::snowflake::SnowflakeMonitor;
-use mfa_monitor::monitors::snowflake_jwt::KeyPairAuth;
+use mfa_monitor::monitors::snowflake::jwt::KeyPairAuth;
+use mfa_monitor::monitors::snowflake::{Account, SnowflakeMonitor, SqlApi};
 use mfa_monitor::monitors::{Monitor, MonitorError};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
@@ -51,18 +51,23 @@ fn a_secret_that_is_no_private_key_is_refused_naming_its_variable_and_not_shown(
     }
 }
 
-fn monitor(server: &MockServer) -> SnowflakeMonitor {
-    let http = common::fast_http();
-    SnowflakeMonitor::new(
-        http,
+fn api(server: &MockServer) -> SqlApi {
+    SqlApi::new(
+        common::fast_http(),
         &server.uri(),
-        ACCOUNT,
         auth(),
         Some("SECURITYADMIN".into()),
         None,
     )
     .unwrap()
     .with_polling(Duration::from_millis(20), Duration::from_secs(3))
+}
+
+fn monitor(server: &MockServer) -> SnowflakeMonitor {
+    SnowflakeMonitor::new(vec![Account {
+        name: ACCOUNT.into(),
+        api: api(server),
+    }])
 }
 
 fn user<'a>(s: &'a TargetSnapshot, name: &str) -> &'a mfa_monitor::domain::Observation {
@@ -357,15 +362,10 @@ async fn a_key_with_the_wrong_fingerprint_is_rejected_as_snowflake_would() {
         "SNOWFLAKE_PRIVATE_KEY",
     )
     .unwrap();
-    let m = SnowflakeMonitor::new(
-        common::fast_http(),
-        &server.uri(),
-        ACCOUNT,
-        wrong,
-        None,
-        None,
-    )
-    .unwrap();
+    let m = SnowflakeMonitor::new(vec![Account {
+        name: ACCOUNT.into(),
+        api: SqlApi::new(common::fast_http(), &server.uri(), wrong, None, None).unwrap(),
+    }]);
     let err = m.collect(ACCOUNT).await.unwrap_err().to_string();
     assert!(
         err.contains("390144") && err.contains("SNOWFLAKE_PRIVATE_KEY"),
@@ -406,10 +406,7 @@ async fn a_resubmitted_statement_carries_the_same_request_id_and_retry_true() {
         .mount(&server)
         .await;
     serve(&server, fixture("200"), fixture("partition-1")).await;
-    let rows = monitor(&server)
-        .query("SHOW USERS", &["name"])
-        .await
-        .unwrap();
+    let rows = api(&server).query("SHOW USERS", &["name"]).await.unwrap();
     assert_eq!(rows.len(), 5);
     let submissions: Vec<std::collections::BTreeMap<String, String>> = server
         .received_requests()

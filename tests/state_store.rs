@@ -266,6 +266,7 @@ fn record(name: &str, status: MfaStatus, at: DateTime<Utc>) -> PrincipalRecord {
             },
             reason: (status == MfaStatus::NotApplicable)
                 .then_some(mfa_monitor::domain::NaReason::NoConsolePassword),
+            ..Attributes::default()
         },
         first_seen: at,
         status_since: at + Duration::seconds(1),

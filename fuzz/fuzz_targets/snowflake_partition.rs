@@ -1,6 +1,6 @@
 //! One result partition (`GET /api/v2/statements/{handle}?partition=N`),
 //! through `parse_partition` with the layout of the `SHOW USERS` fixture's
-//! first response (30 columns, 7 wanted). The input's first byte is the
+//! first response (30 columns, 8 wanted). The input's first byte is the
 //! row count `partitionInfo` claims (below 128 that count, from 128 up
 //! 2^(byte & 63): huge claims too); the rest is the body, decoded as
 //! `resp.text()` does (lossy UTF-8).
@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use mfa_monitor::monitors::snowflake::{
-    parse_partition, parse_result_set, user_status, USER_COLUMNS,
+    judge, parse_partition, parse_result_set, PolicyForUser, USER_COLUMNS,
 };
-use mfa_monitor::monitors::snowflake_rows::Layout;
+use mfa_monitor::monitors::snowflake::rows::Layout;
 use mfa_monitor::monitors::MonitorError;
 use mfa_monitor_fuzz::within_budget;
 
@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(rows) => {
             assert_eq!(rows.len(), claimed);
             for row in &rows {
-                let _ = user_status(row, false);
+                let _ = judge(row, false, PolicyForUser::default());
             }
         }
         Err(MonitorError::Malformed(m) | MonitorError::Incomplete(m)) => assert!(

@@ -1,11 +1,11 @@
 //! A statement's first response (`resultSetMetaData` with `rowType`,
 //! `partitionInfo`, `numRows`, and partition 0 in `data`), decoded as
 //! `resp.text()` does (lossy UTF-8), through `parse_result_set` with the
-//! `SHOW USERS` columns, then every row through `user_status`.
+//! `SHOW USERS` columns, then every row through `judge`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_monitor::monitors::snowflake::{parse_result_set, user_status, USER_COLUMNS};
+use mfa_monitor::monitors::snowflake::{judge, parse_result_set, PolicyForUser, USER_COLUMNS};
 use mfa_monitor::monitors::MonitorError;
 use mfa_monitor_fuzz::within_budget;
 
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(*i, n + 1, "partitions are numbered from 1 in order");
             }
             for row in &set.rows {
-                let _ = user_status(row, false);
+                let _ = judge(row, false, PolicyForUser::default());
             }
         }
         Err(MonitorError::Malformed(m) | MonitorError::Incomplete(m)) => {

@@ -361,9 +361,58 @@ mod tests {
         )
         .unwrap();
         let sf = c.snowflake.unwrap();
-        assert_eq!(sf.api_url, "https://myorg-my-acct.snowflakecomputing.com");
+        assert_eq!(
+            sf.accounts[0].api_url,
+            "https://myorg-my-acct.snowflakecomputing.com"
+        );
         assert_eq!(sf.role.as_deref(), Some("SECURITYADMIN"));
         assert!(!format!("{:?}", sf.private_key).contains("pem"));
+    }
+
+    #[test]
+    fn several_snowflake_accounts_each_get_their_url_and_a_shared_url_is_refused() {
+        let base = [("SNOWFLAKE_USER", "MFA"), ("SNOWFLAKE_PRIVATE_KEY", "pem")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            cfg(false, &v)
+        };
+        let c = with(&[("SNOWFLAKE_ACCOUNT", "org-a, org-b,ORG-A")]).unwrap();
+        let urls: Vec<String> = c
+            .snowflake
+            .unwrap()
+            .accounts
+            .iter()
+            .map(|a| format!("{} {}", a.account, a.api_url))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "org-a https://org-a.snowflakecomputing.com",
+                "org-b https://org-b.snowflakecomputing.com"
+            ]
+        );
+        let c = with(&[
+            ("SNOWFLAKE_ACCOUNT", "org-a,org-b"),
+            (
+                "SNOWFLAKE_API_URL",
+                "https://{account}.privatelink.snowflakecomputing.com",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.snowflake.unwrap().accounts[1].api_url,
+            "https://org-b.privatelink.snowflakecomputing.com"
+        );
+        let e = with(&[
+            ("SNOWFLAKE_ACCOUNT", "org-a,org-b"),
+            ("SNOWFLAKE_API_URL", "https://proxy.example.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "SNOWFLAKE_API_URL");
+        assert!(e.reason.contains("{account}"), "{e}");
+        let e = with(&[("SNOWFLAKE_ACCOUNT", "org-a,bad account")]).unwrap_err();
+        assert!(e.reason.contains("`bad account`"), "{e}");
     }
 
     #[test]

@@ -86,14 +86,24 @@ pub struct GithubConfig {
 
 #[derive(Debug, Clone)]
 pub struct SnowflakeConfig {
-    /// As configured (`ORG-ACCOUNT`, or a legacy locator).
-    pub account: String,
+    /// As configured (`ORG-ACCOUNT`, or a legacy locator), each once.
+    pub accounts: Vec<SnowflakeAccount>,
+    /// The same user name and key are registered in every account.
     pub user: String,
     pub private_key: SecretVar,
     pub role: Option<String>,
     pub warehouse: Option<String>,
+}
+
+/// One entry of `SNOWFLAKE_ACCOUNT` with its SQL API base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnowflakeAccount {
+    pub account: String,
     pub api_url: ServiceUrl,
 }
+
+/// Where `SNOWFLAKE_API_URL` names the account.
+pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
 
 /// Why a resolved GitHub token cannot be one: GitHub's tokens are one word
 /// of printable ASCII (`ghp_…`, `github_pat_…`, or 40 hex digits), and a
@@ -183,21 +193,36 @@ pub fn github(
     }))
 }
 
-/// `SNOWFLAKE_ACCOUNT` with its user, key and API URL.
+/// `SNOWFLAKE_ACCOUNT` (one account or a comma list) with its user, key
+/// and API URL. `SNOWFLAKE_API_URL` may hold `{account}` (private-link
+/// hosts, local tests); it must when several accounts are listed, or they
+/// would all be read from one host.
 pub fn snowflake(
     get: &impl Fn(&str) -> Option<String>,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<SnowflakeConfig>, ConfigError> {
-    let Some(account) = get("SNOWFLAKE_ACCOUNT") else {
+    let Some(list) = get("SNOWFLAKE_ACCOUNT") else {
         return Ok(None);
     };
-    if !account
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
+    let mut names: Vec<String> = Vec::new();
+    for account in comma_list(&list) {
+        if !account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(ConfigError::new(
+                "SNOWFLAKE_ACCOUNT",
+                format!("`{account}` is not an account identifier (ORG-ACCOUNT)"),
+            ));
+        }
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(account)) {
+            names.push(account.to_owned());
+        }
+    }
+    if names.is_empty() {
         return Err(ConfigError::new(
             "SNOWFLAKE_ACCOUNT",
-            format!("`{account}` is not an account identifier (ORG-ACCOUNT)"),
+            "is set but names no account",
         ));
     }
     let user = get("SNOWFLAKE_USER").ok_or_else(|| {
@@ -217,20 +242,34 @@ pub fn snowflake(
             "SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PRIVATE_KEY nor SNOWFLAKE_PRIVATE_KEY_SECRET_ID is",
         )
     })?;
-    let api_url = get("SNOWFLAKE_API_URL").unwrap_or_else(|| {
-        format!(
-            "https://{}.snowflakecomputing.com",
-            account.to_ascii_lowercase().replace('_', "-")
-        )
-    });
-    let api_url = ServiceUrl::parse("SNOWFLAKE_API_URL", &api_url, "")?;
+    let template = get("SNOWFLAKE_API_URL");
+    if let Some(t) = &template {
+        if names.len() > 1 && !t.contains(ACCOUNT_PLACEHOLDER) {
+            return Err(ConfigError::new(
+                "SNOWFLAKE_API_URL",
+                format!("SNOWFLAKE_ACCOUNT lists {} accounts but the URL has no `{ACCOUNT_PLACEHOLDER}`: every account would be read from one host (e.g. https://{ACCOUNT_PLACEHOLDER}.privatelink.snowflakecomputing.com)", names.len()),
+            ));
+        }
+    }
+    let template =
+        template.unwrap_or_else(|| format!("https://{ACCOUNT_PLACEHOLDER}.snowflakecomputing.com"));
+    let accounts = names
+        .into_iter()
+        .map(|account| {
+            let host = account.to_ascii_lowercase().replace('_', "-");
+            let url = template.replace(ACCOUNT_PLACEHOLDER, &host);
+            Ok(SnowflakeAccount {
+                api_url: ServiceUrl::parse("SNOWFLAKE_API_URL", &url, "")?,
+                account,
+            })
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
     Ok(Some(SnowflakeConfig {
-        account,
+        accounts,
         user,
         private_key,
         role: get("SNOWFLAKE_ROLE"),
         warehouse: get("SNOWFLAKE_WAREHOUSE"),
-        api_url,
     }))
 }
 

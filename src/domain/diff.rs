@@ -251,7 +251,14 @@ fn compare(
         }
         let Some(old) = earlier else {
             if let Some(kind) = policy::arrival(obs.status) {
-                d.push(Some(&obs.name), kind, admin, None, Some(obs.status), None);
+                d.push(
+                    Some(&obs.name),
+                    kind,
+                    admin,
+                    None,
+                    Some(obs.status),
+                    obs.attributes.hint.clone(),
+                );
             }
             if obs.attributes.bypass_active {
                 d.push(
@@ -267,7 +274,13 @@ fn compare(
             continue;
         };
         let renamed = old.name != obs.name;
-        let detail = renamed.then(|| format!("renamed from {}", old.name));
+        // The source's hint (e.g. Snowflake converting LEGACY_SERVICE users)
+        // travels with the alert, after a rename if both apply.
+        let detail = match (renamed, &obs.attributes.hint) {
+            (true, Some(h)) => Some(format!("renamed from {}; {h}", old.name)),
+            (true, None) => Some(format!("renamed from {}", old.name)),
+            (false, h) => h.clone(),
+        };
         if renamed && !current_names.contains_key(old.name.as_str()) {
             deletes.push(old.name.clone());
         }

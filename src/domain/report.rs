@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::snapshot::StoredTarget;
+use super::readiness::{blocked_at_enforcement, ReadinessEntry};
+use super::snapshot::{StoredTarget, TargetSettings};
 use super::{Exemptions, MfaStatus, NaReason, Source};
 
 /// `--filter`: `enabled` is MFA verified on; `disabled` is everything that
@@ -44,6 +45,15 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_without_mfa: Option<i64>,
     pub exempt: bool,
+    /// Holds a programmatic access token (Snowflake).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub has_pat: bool,
+    /// The admin's MFA methods as read, or why they could not be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_methods: Option<String>,
+    /// What the source says to do about the principal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// Why MFA does not apply, for a `not_applicable` principal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<NaReason>,
@@ -67,6 +77,12 @@ pub struct Report {
     /// Per source, over every principal (not only the filtered rows).
     pub counts: BTreeMap<Source, Counts>,
     pub rows: Vec<Row>,
+    /// Who Snowflake will block when it enforces MFA (every principal,
+    /// whatever the filter).
+    pub enforcement_readiness: Vec<ReadinessEntry>,
+    /// Target-level switches and details, per target (`SOURCE:TARGET`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, TargetSettings>,
 }
 
 fn rank(status: MfaStatus) -> u8 {
@@ -124,6 +140,9 @@ pub fn build(
                     .is_non_compliant()
                     .then(|| (now - p.status_since).num_days().max(0)),
                 exempt,
+                has_pat: p.attributes.has_pat,
+                mfa_methods: p.attributes.mfa_methods.as_ref().map(|m| m.summary()),
+                hint: p.attributes.hint.clone(),
                 reason: (p.status == MfaStatus::NotApplicable)
                     .then(|| p.attributes.reason.clone())
                     .flatten(),
@@ -151,10 +170,32 @@ pub fn build(
         filter,
         counts,
         rows,
+        enforcement_readiness: blocked_at_enforcement(targets),
+        targets: targets
+            .iter()
+            .filter(|t| !t.settings.requirements.is_empty() || !t.settings.details.is_empty())
+            .map(|t| (t.key.to_string(), t.settings.clone()))
+            .collect(),
     }
 }
 
 impl Row {
+    /// What else there is to know: a PAT, the MFA methods, the hint (the
+    /// reason is in the status).
+    pub fn notes(&self) -> String {
+        let mut notes = Vec::new();
+        if self.has_pat {
+            notes.push("PAT".to_owned());
+        }
+        if let Some(m) = &self.mfa_methods {
+            notes.push(format!("methods: {m}"));
+        }
+        if let Some(h) = &self.hint {
+            notes.push(h.clone());
+        }
+        notes.join("; ")
+    }
+
     /// The status as shown, with an exemption said.
     pub fn status_text(&self) -> String {
         match (&self.reason, self.exempt) {

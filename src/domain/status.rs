@@ -80,6 +80,17 @@ pub struct Attributes {
     /// "not applicable" cannot be checked by the reader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<NaReason>,
+    /// Holds a programmatic access token (Snowflake `has_pat`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_pat: bool,
+    /// What the operator should know beside the status (e.g. Snowflake's
+    /// conversion of LEGACY_SERVICE users); carried into alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The MFA methods read for the principal (Snowflake admins), or why
+    /// they could not be read. `None`: not read for this principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_methods: Option<MfaMethods>,
 }
 
 /// Why MFA does not apply to a principal (contract attribute `reason`),
@@ -156,6 +167,45 @@ impl From<NaReason> for String {
 impl fmt::Display for NaReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The second factors a source listed for a principal, or why it would
+/// not list them (the role lacks a privilege): never read as "no MFA".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaMethods {
+    Read(Vec<MfaMethod>),
+    Unreadable(String),
+}
+
+/// One second factor: its kind as the source names it (Snowflake
+/// `PASSKEY`, `TOTP`, `DUO`) and the day it was last used, if told.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MfaMethod {
+    pub kind: String,
+    /// `YYYY-MM-DD`: a day, not a time, so signing in does not rewrite
+    /// the stored record on every pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+}
+
+impl MfaMethods {
+    /// `PASSKEY (last used 2026-11-30), TOTP`, `none enrolled`, or
+    /// `unreadable: …`.
+    pub fn summary(&self) -> String {
+        match self {
+            MfaMethods::Read(m) if m.is_empty() => "none enrolled".to_owned(),
+            MfaMethods::Read(m) => m
+                .iter()
+                .map(|m| match &m.last_used {
+                    Some(day) => format!("{} (last used {day})", m.kind),
+                    None => m.kind.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            MfaMethods::Unreadable(why) => format!("unreadable: {why}"),
+        }
     }
 }
 

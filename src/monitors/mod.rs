@@ -4,8 +4,6 @@ pub mod aws_iam;
 pub mod aws_org;
 pub mod github;
 pub mod snowflake;
-pub mod snowflake_jwt;
-pub mod snowflake_rows;
 
 use std::time::Duration;
 

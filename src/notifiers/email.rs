@@ -137,21 +137,60 @@ pub fn report_email(r: &Report) -> Message {
             c.exempt
         );
     }
-    html.push_str("</ul><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Status</th><th>Admin</th><th>Login</th><th>Days without MFA</th></tr>");
+    html.push_str("</ul><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Status</th><th>Admin</th><th>Login</th><th>Days without MFA</th><th>Notes</th></tr>");
     for row in &r.rows {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape_html(&row.principal),
             escape_html(&row.status_text()),
             if row.admin { "yes" } else { "" },
             escape_html(&row.login),
             row.days_without_mfa
                 .map(|d| d.to_string())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            escape_html(&row.notes())
         );
     }
-    html.push_str("</table></body></html>");
+    html.push_str("</table>");
+    for (target, settings) in &r.targets {
+        let _ = write!(html, "<h3>{} settings</h3><ul>", escape_html(target));
+        for (name, on) in &settings.requirements {
+            let _ = write!(
+                html,
+                "<li>{}: {}</li>",
+                escape_html(name),
+                if *on { "on" } else { "off" }
+            );
+        }
+        for (name, value) in &settings.details {
+            let _ = write!(
+                html,
+                "<li>{}: {}</li>",
+                escape_html(name),
+                escape_html(value)
+            );
+        }
+        html.push_str("</ul>");
+    }
+    if r.counts.contains_key(&crate::domain::Source::Snowflake) {
+        let _ = write!(
+            html,
+            "<h3>Snowflake enforcement readiness</h3><p>{} user(s) will be blocked when Snowflake enforces MFA.</p><ul>",
+            r.enforcement_readiness.len()
+        );
+        for e in &r.enforcement_readiness {
+            let _ = write!(
+                html,
+                "<li>{}{} — {}</li>",
+                escape_html(&e.principal),
+                if e.admin { " (admin)" } else { "" },
+                escape_html(e.why.phrase())
+            );
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("</body></html>");
     Message {
         subject: format!("[mfa-monitor] {title}"),
         text: format!("{title}\n\n{}", table(r)),
@@ -282,6 +321,48 @@ mod tests {
         assert!(
             !s.contains("<script>") && s.contains("&lt;script&gt;"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn the_report_email_has_the_enforcement_readiness_section_with_names_escaped() {
+        use crate::domain::report::{build, fixtures, Filter};
+        use crate::domain::{AccountKind, Attributes, Exemptions, PrincipalRecord};
+        let mut t = fixtures::target(Source::Snowflake, "org-acct", &[]);
+        for (name, kind) in [("<b>NED</b>", "person"), ("LEGACY_ETL", "legacy_service")] {
+            t.principals.insert(
+                name.into(),
+                PrincipalRecord {
+                    name: name.into(),
+                    status: MfaStatus::Disabled,
+                    attributes: Attributes {
+                        console_login: true,
+                        kind: Some(AccountKind::from(kind)),
+                        ..Attributes::default()
+                    },
+                    first_seen: fixtures::now(),
+                    status_since: fixtures::now(),
+                    absent_since: None,
+                },
+            );
+        }
+        let r = build(&[t], &Exemptions::default(), Filter::All, fixtures::now());
+        let m = report_email(&r);
+        assert!(
+            m.html
+                .contains("<h3>Snowflake enforcement readiness</h3><p>2 user(s) will be blocked"),
+            "{}",
+            m.html
+        );
+        assert!(m
+            .html
+            .contains("snowflake:org-acct/&lt;b&gt;NED&lt;/b&gt; — signs in with a password"));
+        assert!(!m.html.contains("<b>NED"));
+        assert!(
+            m.text
+                .contains("LEGACY_ETL — LEGACY_SERVICE with a password"),
+            "{}",
+            m.text
         );
     }
 }

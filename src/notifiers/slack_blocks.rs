@@ -153,6 +153,21 @@ pub fn report_payload(r: &Report) -> Value {
         }
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*Admins without MFA*\n{}", lines.join("\n")), MAX_TEXT)}}));
     }
+    if r.counts.contains_key(&crate::domain::Source::Snowflake) {
+        let mut lines: Vec<String> = r
+            .enforcement_readiness
+            .iter()
+            .take(40)
+            .map(|e| format!("• {} — {}", escape_mrkdwn(&e.principal), e.why.phrase()))
+            .collect();
+        if r.enforcement_readiness.len() > lines.len() {
+            lines.push(format!(
+                "… and {} more",
+                r.enforcement_readiness.len() - lines.len()
+            ));
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*Snowflake enforcement readiness*: {} user(s) will be blocked when Snowflake enforces MFA\n{}", r.enforcement_readiness.len(), lines.join("\n")), MAX_TEXT)}}));
+    }
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "Full table: the report email, or `mfa-monitor report`."}]}));
     json!({"text": r.headline(), "blocks": blocks})
 }

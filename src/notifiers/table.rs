@@ -37,7 +37,7 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<width$}  {:<status_width$}  {:<5}  {:<20}  {:>6}",
+        "{:<width$}  {:<status_width$}  {:<5}  {:<20}  {:>6}  NOTES",
         "PRINCIPAL", "STATUS", "ADMIN", "LOGIN", "DAYS"
     );
     let mut last = None;
@@ -48,20 +48,59 @@ pub fn table(r: &Report) -> String {
         last = Some(row.source);
         let _ = writeln!(
             out,
-            "{:<width$}  {:<status_width$}  {:<5}  {:<20}  {:>6}",
+            "{:<width$}  {:<status_width$}  {:<5}  {:<20}  {:>6}  {}",
             row.principal,
             row.status_text(),
             if row.admin { "yes" } else { "" },
             row.login,
             row.days_without_mfa
                 .map(|d| d.to_string())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            row.notes()
         );
     }
     if r.rows.is_empty() {
         let _ = writeln!(
             out,
             "(no principal matches the filter; run `mfa-monitor run` first if the state is empty)"
+        );
+    }
+    out.push_str(&settings_text(r));
+    out.push_str(&readiness_text(r));
+    out
+}
+
+/// Each target's requirements and details, as lines.
+pub fn settings_text(r: &Report) -> String {
+    let mut out = String::new();
+    for (target, s) in &r.targets {
+        let _ = writeln!(out, "\n{target} settings:");
+        for (name, on) in &s.requirements {
+            let _ = writeln!(out, "  {name}: {}", if *on { "on" } else { "off" });
+        }
+        for (name, value) in &s.details {
+            let _ = writeln!(out, "  {name}: {value}");
+        }
+    }
+    out
+}
+
+/// The enforcement-readiness section: who Snowflake will block.
+pub fn readiness_text(r: &Report) -> String {
+    if !r.counts.contains_key(&crate::domain::Source::Snowflake) {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nSnowflake enforcement readiness: {} user(s) will be blocked when Snowflake enforces MFA\n",
+        r.enforcement_readiness.len()
+    );
+    for e in &r.enforcement_readiness {
+        let _ = writeln!(
+            out,
+            "  {}{} — {}",
+            e.principal,
+            if e.admin { " (admin)" } else { "" },
+            e.why.phrase()
         );
     }
     out

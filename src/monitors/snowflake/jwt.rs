@@ -79,7 +79,7 @@ mod tests {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::SubjectPublicKeyInfoDer;
 
-    const KEY: &str = include_str!("../../tests/fixtures/snowflake-test-key.p8");
+    const KEY: &str = include_str!("../../../tests/fixtures/snowflake-test-key.p8");
     /// `openssl pkey -in tests/fixtures/snowflake-test-key.p8 -pubout -outform DER | openssl dgst -sha256 -binary | base64`
     const OPENSSL_FINGERPRINT: &str = "dSzkqeT+BkVotjp1U0ImmHQBnZAPkaGzTfDtXuxxdac=";
 
@@ -121,7 +121,7 @@ mod tests {
         // The public key as openssl wrote it, not as the code under test
         // derives it.
         let public_key = SubjectPublicKeyInfoDer::from_pem_slice(include_bytes!(
-            "../../tests/fixtures/snowflake-test-key.pub.pem"
+            "../../../tests/fixtures/snowflake-test-key.pub.pem"
         ))
         .unwrap();
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key.as_ref())
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn an_encrypted_or_malformed_key_is_a_clear_error_that_never_shows_the_key() {
-        let encrypted = include_str!("../../tests/fixtures/snowflake-test-key-encrypted.p8");
+        let encrypted = include_str!("../../../tests/fixtures/snowflake-test-key-encrypted.p8");
         let e = KeyPairAuth::new(
             "a",
             "u",

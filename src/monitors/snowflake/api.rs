@@ -1,48 +1,30 @@
-//! Snowflake: every user's MFA through the SQL API v2 with key-pair
-//! authentication.
-//!
-//! `SHOW USERS` (current, unlike ACCOUNT_USAGE which lags hours) gives
-//! `has_mfa`, `ext_authn_duo`, `mins_to_bypass_mfa`, `type` and `disabled`;
-//! holders of ACCOUNTADMIN and SECURITYADMIN, directly or through other
-//! roles, come from `SHOW GRANTS OF ROLE`. Columns are read by name from
-//! `resultSetMetaData.rowType`; every partition is fetched and counted.
-//!
-//! Longer than the house's ~400 lines: one file per source (ARCHITECTURE.md
-//! §6) — statement submission, polling and partitions are one protocol; row
-//! parsing already lives in `snowflake_rows.rs` and the JWT in `jwt.rs`.
+//! The Snowflake SQL API v2: one statement submitted with key-pair
+//! authentication, polled while it runs (202), and every partition of its
+//! result fetched and counted, keeping only the columns asked for.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use tracing::debug;
 
-use super::snowflake_jwt::KeyPairAuth;
-use super::snowflake_rows::{Layout, Row};
-use super::{Monitor, MonitorError};
-use crate::domain::{
-    AccountKind, Attributes, MfaStatus, NaReason, Observation, Source, TargetKey, TargetSettings,
-    TargetSnapshot,
-};
-use crate::error::CheckItem;
+use super::jwt::KeyPairAuth;
+use super::rows::{Layout, Row};
 use crate::http::{HttpClient, Retry};
+use crate::monitors::MonitorError;
 
-const ADMIN_ROLES: [&str; 2] = ["ACCOUNTADMIN", "SECURITYADMIN"];
-/// Bound on role nesting followed when looking for admins.
-const MAX_ROLES: usize = 500;
 /// Result partitions fetched at once: Snowflake serves them independently,
 /// and a few in flight hide the latency without holding many in memory.
 const PARTITION_CONCURRENCY: usize = 4;
 
-pub struct SnowflakeMonitor {
+/// One account's SQL API endpoint and credentials.
+pub struct SqlApi {
     http: HttpClient,
+    /// Always ends in `/`, so a path prefix (a proxy, a test server) is
+    /// kept when statement paths are joined to it.
     api: Url,
-    account: String,
     auth: KeyPairAuth,
     role: Option<String>,
     warehouse: Option<String>,
@@ -93,36 +75,21 @@ struct Partition<'a> {
     data: Option<&'a RawValue>,
 }
 
-/// The `SHOW USERS` columns the monitor reads (the fuzz targets parse
-/// with the same list).
-pub const USER_COLUMNS: &[&str] = &[
-    "name",
-    "type",
-    "disabled",
-    "has_password",
-    "has_mfa",
-    "ext_authn_duo",
-    "mins_to_bypass_mfa",
-];
-/// The `SHOW GRANTS OF ROLE` columns the monitor reads.
-const GRANT_COLUMNS: &[&str] = &["granted_to", "grantee_name"];
-
-impl SnowflakeMonitor {
+impl SqlApi {
     pub fn new(
         http: HttpClient,
         api_url: &str,
-        account: &str,
         auth: KeyPairAuth,
         role: Option<String>,
         warehouse: Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
-        let api = Url::parse(api_url).map_err(|e| {
+        let with_slash = format!("{}/", api_url.trim_end_matches('/'));
+        let api = Url::parse(&with_slash).map_err(|e| {
             crate::config::ConfigError::new("SNOWFLAKE_API_URL", format!("`{api_url}`: {e}"))
         })?;
         Ok(Self {
             http,
             api,
-            account: account.to_owned(),
             auth,
             role,
             warehouse,
@@ -138,10 +105,23 @@ impl SnowflakeMonitor {
         self
     }
 
+    pub fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+
+    pub fn fingerprint(&self) -> String {
+        self.auth.fingerprint()
+    }
+
+    /// Snowflake's status URLs are absolute paths on its host
+    /// (`/api/v2/statements/…`); they are taken relative to the configured
+    /// base so that a base with a path keeps it.
     fn url(&self, path_and_query: &str) -> Result<Url, MonitorError> {
-        self.api.join(path_and_query).map_err(|e| {
-            MonitorError::Malformed(format!("bad statement URL `{path_and_query}`: {e}"))
-        })
+        self.api
+            .join(path_and_query.trim_start_matches('/'))
+            .map_err(|e| {
+                MonitorError::Malformed(format!("bad statement URL `{path_and_query}`: {e}"))
+            })
     }
 
     /// One call, retried per the shared policy; a submission (`resubmit`
@@ -298,90 +278,6 @@ impl SnowflakeMonitor {
         }
         Ok(rows)
     }
-
-    /// Users holding ACCOUNTADMIN or SECURITYADMIN, directly or through
-    /// roles granted those roles.
-    async fn admins(&self) -> Result<BTreeSet<String>, MonitorError> {
-        let mut users = BTreeSet::new();
-        let mut seen: BTreeSet<String> = ADMIN_ROLES.iter().map(|r| r.to_string()).collect();
-        let mut queue: Vec<String> = seen.iter().cloned().collect();
-        while let Some(role) = queue.pop() {
-            let rows = self
-                .query(
-                    &format!("SHOW GRANTS OF ROLE {}", quote_ident(&role)),
-                    GRANT_COLUMNS,
-                )
-                .await?;
-            for row in rows {
-                let kind = row
-                    .get("granted_to")
-                    .unwrap_or_default()
-                    .to_ascii_uppercase();
-                let Some(grantee) = row.get("grantee_name") else {
-                    continue;
-                };
-                match kind.as_str() {
-                    "USER" => {
-                        users.insert(grantee.to_owned());
-                    }
-                    "ROLE" if seen.insert(grantee.to_owned()) => {
-                        if seen.len() > MAX_ROLES {
-                            return Err(MonitorError::Incomplete(format!(
-                                "more than {MAX_ROLES} roles lead to admin roles"
-                            )));
-                        }
-                        queue.push(grantee.to_owned());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Ok(users)
-    }
-
-    pub async fn collect_account(&self) -> Result<TargetSnapshot, MonitorError> {
-        let (rows, admins) =
-            tokio::try_join!(self.query("SHOW USERS", USER_COLUMNS), self.admins())?;
-        let mut principals = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let name = row
-                .get("name")
-                .ok_or_else(|| {
-                    MonitorError::Malformed(format!("SHOW USERS row {i} has no `name`"))
-                })?
-                .to_owned();
-            let (status, attributes) = user_status(row, admins.contains(&name));
-            principals.push(Observation::new(name, status, attributes));
-        }
-        principals.sort_by(|a, b| a.name.cmp(&b.name));
-        debug!(account = %self.account, users = principals.len(), admins = admins.len(), "account read");
-        // SHOW USERS fills in a user's columns only for a role that owns the
-        // user or holds CREATE USER on the account; otherwise `has_mfa` is
-        // null. Say so plainly rather than leave a wall of unknowns.
-        let mut warnings = Vec::new();
-        let unknown = principals
-            .iter()
-            .filter(|p| p.status == MfaStatus::Unknown)
-            .count();
-        if unknown > 0
-            && unknown
-                == principals
-                    .iter()
-                    .filter(|p| p.status != MfaStatus::NotApplicable)
-                    .count()
-        {
-            warnings.push(format!(
-                "SHOW USERS hid the MFA status of every user from role {}: grant it CREATE USER on the account (or use USERADMIN/SECURITYADMIN)",
-                self.role.as_deref().unwrap_or("(the user's default role)")
-            ));
-        }
-        Ok(TargetSnapshot {
-            key: TargetKey::new(Source::Snowflake, &self.account),
-            principals,
-            settings: TargetSettings::default(),
-            warnings,
-        })
-    }
 }
 
 /// A statement's first response, read: partition 0's rows and what the
@@ -474,61 +370,6 @@ fn parse_data(
     }
 }
 
-fn flag(row: &Row, column: &str) -> Option<bool> {
-    match row.get(column).map(str::to_ascii_lowercase).as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        _ => None,
-    }
-}
-
-/// A user's status from its `SHOW USERS` row. A missing `has_mfa` column or
-/// the string "null" is `unknown`, never disabled.
-pub fn user_status(row: &Row, admin: bool) -> (MfaStatus, Attributes) {
-    let kind = row
-        .get("type")
-        .filter(|t| !t.eq_ignore_ascii_case("null"))
-        .unwrap_or("PERSON")
-        .to_ascii_uppercase();
-    let disabled = flag(row, "disabled") == Some(true);
-    let has_password = flag(row, "has_password") == Some(true);
-    let service = kind == "SERVICE" || (kind == "LEGACY_SERVICE" && !has_password);
-    let bypass = row
-        .get("mins_to_bypass_mfa")
-        .and_then(|m| m.trim().parse::<i64>().ok())
-        .is_some_and(|m| m > 0);
-    let status = if disabled || service {
-        MfaStatus::NotApplicable
-    } else if flag(row, "ext_authn_duo") == Some(true) {
-        MfaStatus::Enabled
-    } else {
-        match flag(row, "has_mfa") {
-            Some(true) => MfaStatus::Enabled,
-            Some(false) => MfaStatus::Disabled,
-            None => MfaStatus::Unknown,
-        }
-    };
-    let attributes = Attributes {
-        admin,
-        console_login: !disabled && !service,
-        kind: Some(AccountKind::from(kind.as_str())),
-        bypass_active: bypass && !disabled,
-        reason: if disabled {
-            Some(NaReason::DisabledUser)
-        } else if service {
-            Some(NaReason::ServiceUser)
-        } else {
-            None
-        },
-        ..Attributes::default()
-    };
-    (status, attributes)
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// What to fix, from the status and Snowflake's error code and message.
 fn statement_error(status: StatusCode, body: &str, what: &str) -> MonitorError {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
@@ -546,120 +387,5 @@ fn statement_error(status: StatusCode, body: &str, what: &str) -> MonitorError {
         operation: "snowflake",
         message: format!("{what}: HTTP {status} code {code}: {message}{hint}"),
         source: None,
-    }
-}
-
-#[async_trait]
-impl Monitor for SnowflakeMonitor {
-    fn source(&self) -> Source {
-        Source::Snowflake
-    }
-
-    fn targets(&self) -> Vec<String> {
-        vec![self.account.clone()]
-    }
-
-    async fn collect(&self, _target: &str) -> Result<TargetSnapshot, MonitorError> {
-        self.collect_account().await
-    }
-
-    async fn check(&self, _target: &str) -> CheckItem {
-        let component = format!("snowflake:{}", self.account);
-        match self.query("SHOW USERS", USER_COLUMNS).await {
-            Ok(rows) => CheckItem {
-                component,
-                ok: true,
-                detail: format!(
-                    "authenticated (key {}); role {}; {} user(s) visible",
-                    self.auth.fingerprint(),
-                    self.role.as_deref().unwrap_or("(user default)"),
-                    rows.len()
-                ),
-            },
-            Err(e) => CheckItem {
-                component,
-                ok: false,
-                detail: e.to_string(),
-            },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(pairs: &[(&'static str, &str)]) -> Row {
-        Row::new(
-            pairs.iter().map(|(k, _)| *k).collect(),
-            pairs.iter().map(|(_, v)| Some(v.to_string())).collect(),
-        )
-    }
-
-    #[test]
-    fn statuses_follow_has_mfa_duo_type_and_disabled() {
-        let s = |pairs: &[(&'static str, &str)]| user_status(&row(pairs), false).0;
-        assert_eq!(
-            s(&[("has_mfa", "true"), ("type", "PERSON")]),
-            MfaStatus::Enabled
-        );
-        assert_eq!(
-            s(&[("has_mfa", "false"), ("ext_authn_duo", "true")]),
-            MfaStatus::Enabled
-        );
-        assert_eq!(
-            s(&[("has_mfa", "false"), ("type", "PERSON")]),
-            MfaStatus::Disabled
-        );
-        assert_eq!(s(&[("has_mfa", "null")]), MfaStatus::Unknown);
-        assert_eq!(
-            s(&[("type", "PERSON")]),
-            MfaStatus::Unknown,
-            "missing column"
-        );
-        assert_eq!(
-            s(&[("has_mfa", "false"), ("type", "SERVICE")]),
-            MfaStatus::NotApplicable
-        );
-        assert_eq!(
-            s(&[
-                ("has_mfa", "false"),
-                ("type", "LEGACY_SERVICE"),
-                ("has_password", "false")
-            ]),
-            MfaStatus::NotApplicable
-        );
-        assert_eq!(
-            s(&[
-                ("has_mfa", "false"),
-                ("type", "LEGACY_SERVICE"),
-                ("has_password", "true")
-            ]),
-            MfaStatus::Disabled
-        );
-        assert_eq!(
-            s(&[("has_mfa", "false"), ("disabled", "true")]),
-            MfaStatus::NotApplicable
-        );
-    }
-
-    #[test]
-    fn a_positive_mins_to_bypass_mfa_is_an_active_bypass() {
-        let (_, a) = user_status(
-            &row(&[("has_mfa", "true"), ("mins_to_bypass_mfa", "30")]),
-            true,
-        );
-        assert!(a.bypass_active && a.admin);
-        let (_, a) = user_status(
-            &row(&[("has_mfa", "true"), ("mins_to_bypass_mfa", "null")]),
-            false,
-        );
-        assert!(!a.bypass_active);
-    }
-
-    #[test]
-    fn role_names_are_quoted_as_identifiers() {
-        assert_eq!(quote_ident("ACCOUNTADMIN"), "\"ACCOUNTADMIN\"");
-        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
     }
 }
