@@ -133,6 +133,7 @@ impl App {
                 store: self.store.as_ref(),
                 notifiers: &self.notifiers,
                 exemptions: &self.config.exemptions,
+                grace: chrono::Duration::days(self.config.grace_days as i64),
                 target_timeout: self.config.target_timeout,
                 target_concurrency: self.config.target_concurrency,
                 run_id: &run_id,
