@@ -176,7 +176,9 @@ async fn remove(app: App, principal: &str, print: Print) -> u8 {
         Ok(false) => {
             let permanent = app.config.exemptions.contains(&id);
             print.error(if permanent {
-                format!("{id} is exempt through MFA_EXEMPT (permanent); change that variable to end it")
+                format!(
+                    "{id} is exempt through MFA_EXEMPT (permanent); change that variable to end it"
+                )
             } else {
                 format!("{id} has no stored exemption")
             });

@@ -277,9 +277,8 @@ fn compare(
                 && !exempt
                 && obs.status.is_non_compliant();
             if let Some(kind) = policy::arrival(obs.status) {
-                let detail = graced.then(|| {
-                    format!("new, {} days to enrol", grace.num_days().max(1))
-                });
+                let detail =
+                    graced.then(|| format!("new, {} days to enrol", grace.num_days().max(1)));
                 d.push(Some(&obs.name), kind, admin, None, Some(obs.status), detail);
                 if graced {
                     if let Some(c) = d.changes.last_mut() {
@@ -314,8 +313,8 @@ fn compare(
         // "weak MFA" are no news; its end is.
         let grace_until = old.grace_until.filter(|_| lacking);
         let in_grace = grace_until.is_some_and(|t| now < t);
-        let transition = policy::transition(old.status, obs.status)
-            .filter(|_| !(in_grace && lacking));
+        let transition =
+            policy::transition(old.status, obs.status).filter(|_| !(in_grace && lacking));
         if let Some(kind) = transition {
             d.push(
                 Some(&obs.name),
@@ -663,7 +662,11 @@ mod tests {
             version: 1,
             settings: first.settings.clone(),
             updated_at: t(1),
-            principals: first.upserts.iter().map(|r| (r.name.clone(), r.clone())).collect(),
+            principals: first
+                .upserts
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect(),
         };
         assert!(before.principals["bob"].exempt, "recorded as exempt");
 
@@ -696,25 +699,44 @@ mod tests {
         let s = snap(vec![obs("carl", Enabled), obs("nina", Disabled), admin]);
         let out = diff_with_grace(Some(&start), &s, &ex, grace, t(2));
         let c: Vec<_> = out.changes().collect();
-        let nina = c.iter().find(|c| c.principal.as_deref() == Some("nina")).unwrap();
-        assert_eq!((nina.kind, nina.severity), (ChangeKind::NewWithoutMfa, Severity::Info));
+        let nina = c
+            .iter()
+            .find(|c| c.principal.as_deref() == Some("nina"))
+            .unwrap();
+        assert_eq!(
+            (nina.kind, nina.severity),
+            (ChangeKind::NewWithoutMfa, Severity::Info)
+        );
         assert_eq!(nina.detail.as_deref(), Some("new, 7 days to enrol"));
-        let boss = c.iter().find(|c| c.principal.as_deref() == Some("root-like")).unwrap();
+        let boss = c
+            .iter()
+            .find(|c| c.principal.as_deref() == Some("root-like"))
+            .unwrap();
         assert_eq!(boss.severity, Severity::Critical, "admins get no grace");
 
         let during = after(&start, &out);
         let day3 = t(2) + chrono::Duration::days(3);
-        assert_eq!(diff_with_grace(Some(&during), &s, &ex, grace, day3).changes().count(), 0);
+        assert_eq!(
+            diff_with_grace(Some(&during), &s, &ex, grace, day3)
+                .changes()
+                .count(),
+            0
+        );
 
         let day8 = t(2) + chrono::Duration::days(8);
         let out = diff_with_grace(Some(&during), &s, &ex, grace, day8);
         let c: Vec<_> = out.changes().collect();
         assert_eq!(c.len(), 1, "{c:?}");
-        assert_eq!((c[0].kind, c[0].severity), (ChangeKind::GraceEnded, Severity::High));
+        assert_eq!(
+            (c[0].kind, c[0].severity),
+            (ChangeKind::GraceEnded, Severity::High)
+        );
         let ended = after(&during, &out);
         let day9 = day8 + chrono::Duration::days(1);
         assert_eq!(
-            diff_with_grace(Some(&ended), &s, &ex, grace, day9).changes().count(),
+            diff_with_grace(Some(&ended), &s, &ex, grace, day9)
+                .changes()
+                .count(),
             0,
             "told once"
         );
@@ -723,7 +745,10 @@ mod tests {
         let mut enrolled = s.clone();
         enrolled.principals[1].status = Enabled;
         let out = diff_with_grace(Some(&during), &enrolled, &ex, grace, day3);
-        assert_eq!(kinds(&out), [("aws:123456789012/nina".to_owned(), ChangeKind::MfaEnabled)]);
+        assert_eq!(
+            kinds(&out),
+            [("aws:123456789012/nina".to_owned(), ChangeKind::MfaEnabled)]
+        );
         assert_eq!(after(&during, &out).principals["nina"].grace_until, None);
     }
 

@@ -70,12 +70,12 @@ pub fn validate(
     now: DateTime<Utc>,
     max_days: i64,
 ) -> Result<Exemption, ExemptionError> {
-    let principal: PrincipalId = r
-        .principal
-        .parse()
-        .map_err(|e: super::principal::ParseIdError| {
-            ExemptionError::Id(r.principal.to_owned(), e.0)
-        })?;
+    let principal: PrincipalId =
+        r.principal
+            .parse()
+            .map_err(|e: super::principal::ParseIdError| {
+                ExemptionError::Id(r.principal.to_owned(), e.0)
+            })?;
     let until = NaiveDate::parse_from_str(r.until.trim(), "%Y-%m-%d")
         .map_err(|_| ExemptionError::Date(r.until.to_owned()))?;
     let today = now.date_naive();
@@ -147,7 +147,10 @@ mod tests {
             (req("octocat", "2026-12-31", "x"), "SOURCE:TARGET/NAME"),
             (req("github:acme/octocat", "31/12/2026", "x"), "YYYY-MM-DD"),
             (req("github:acme/octocat", "2026-12-01", "x"), "in the past"),
-            (req("github:acme/octocat", "2028-01-01", "x"), "MFA_EXEMPT_MAX_DAYS"),
+            (
+                req("github:acme/octocat", "2028-01-01", "x"),
+                "MFA_EXEMPT_MAX_DAYS",
+            ),
             (req("github:acme/octocat", "2026-12-31", "  "), "--reason"),
         ];
         for (r, needle) in cases {
@@ -164,6 +167,8 @@ mod tests {
             .with_stored(std::slice::from_ref(&e), now())
             .contains(&e.principal));
         let tomorrow = now() + chrono::Duration::days(1);
-        assert!(!base.with_stored(&[e.clone()], tomorrow).contains(&e.principal));
+        assert!(!base
+            .with_stored(std::slice::from_ref(&e), tomorrow)
+            .contains(&e.principal));
     }
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use super::{Pass, TargetResult};
-use crate::domain::{diff_with_grace, retire, DiffOutcome, Exemptions, Notice, TargetKey, TargetSnapshot};
+use crate::domain::{
+    diff_with_grace, retire, DiffOutcome, Exemptions, Notice, TargetKey, TargetSnapshot,
+};
 use crate::state::{OutboxEntry, StateError, TargetCommit};
 
 impl Pass<'_> {

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use super::document::{Document, FORMAT};
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
-use crate::domain::snapshot::StoredTarget;
 use crate::domain::exemption::Exemption;
+use crate::domain::snapshot::StoredTarget;
 use crate::domain::{PrincipalId, TargetKey};
 
 pub struct FileStore {

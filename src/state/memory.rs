@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::document::Document;
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
-use crate::domain::snapshot::StoredTarget;
 use crate::domain::exemption::Exemption;
+use crate::domain::snapshot::StoredTarget;
 use crate::domain::{PrincipalId, TargetKey};
 
 /// A store operation a fault can be injected into.

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::exemption::Exemption;
 pub use crate::domain::health::Health;
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::exemption::Exemption;
 use crate::domain::{Notice, PrincipalId, PrincipalRecord, TargetKey, TargetSettings};
 
 /// Alerts recorded in the same commit as the state they describe, pending

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::schema::*;
 use super::DynamoDbStore;
-use aws_sdk_dynamodb::types::AttributeValue;
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::{Attributes, MfaStatus, PrincipalRecord, TargetKey, TargetSettings};
 use crate::state::StateError;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 pub(super) struct Meta {
     pub version: u64,

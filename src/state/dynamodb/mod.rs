@@ -49,8 +49,8 @@ pub use schema::{
 };
 
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
-use crate::domain::snapshot::StoredTarget;
 use crate::domain::exemption::Exemption;
+use crate::domain::snapshot::StoredTarget;
 use crate::domain::{PrincipalId, TargetKey};
 
 pub struct DynamoDbStore {
