@@ -140,6 +140,7 @@ impl App {
                 store: self.store.as_ref(),
                 notifiers: &self.notifiers,
                 exemptions: &self.config.exemptions,
+                grace: chrono::Duration::days(self.config.grace_days as i64),
                 target_timeout: self.config.target_timeout,
                 target_concurrency: self.config.target_concurrency,
                 run_id: &run_id,
@@ -156,6 +157,16 @@ impl App {
         .await
     }
 
+    /// The exemptions in force at `now`: the permanent ones and the stored
+    /// ones not yet ended.
+    pub async fn exemptions(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::domain::Exemptions, StateError> {
+        let stored = self.store.exemptions().await?;
+        Ok(self.config.exemptions.with_stored(&stored, now))
+    }
+
     /// The status report from the stored state; with `send`, delivered to
     /// every channel. Returns the report and each channel's outcome.
     pub async fn report(
@@ -164,12 +175,9 @@ impl App {
         send: bool,
     ) -> Result<(Report, Vec<ChannelOutcome>), StateError> {
         let targets = self.store.targets().await?;
-        let report = crate::domain::report::build(
-            &targets,
-            &self.config.exemptions,
-            filter,
-            chrono::Utc::now(),
-        );
+        let now = chrono::Utc::now();
+        let exemptions = self.exemptions(now).await?;
+        let report = crate::domain::report::build(&targets, &exemptions, filter, now);
         let mut outcomes = Vec::new();
         if send {
             for n in &self.notifiers {

@@ -271,6 +271,9 @@ fn record(name: &str, status: MfaStatus, at: DateTime<Utc>) -> PrincipalRecord {
         first_seen: at,
         status_since: at + Duration::seconds(1),
         absent_since: None,
+        // Bookkeeping round-trips too: the exempt flag and the grace end.
+        exempt: status == MfaStatus::Disabled,
+        grace_until: (status == MfaStatus::Disabled).then(|| at + Duration::days(7)),
     }
 }
 

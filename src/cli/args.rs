@@ -93,6 +93,11 @@ pub enum Command {
     },
     /// Configuration and reachability of every source and channel.
     Check,
+    /// Exemptions that end: add, list or remove them in the state store,
+    /// without a redeploy. Each change shows as an `info` line in the next
+    /// pass's message.
+    #[command(subcommand)]
+    Exempt(ExemptCommand),
     /// Prints a shell completion script.
     ///
     /// E.g. `mfa-monitor completions bash > /etc/bash_completion.d/mfa-monitor`,
@@ -106,6 +111,36 @@ pub enum Command {
     /// E.g. `mfa-monitor man /usr/local/share/man/man1`. The repository's
     /// copies in docs/man/ are made by `cargo run --quiet -- man docs/man`.
     Man { dir: PathBuf },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ExemptCommand {
+    /// Exempts a principal until a date (inclusive), with a reason.
+    ///
+    /// E.g. `mfa-monitor exempt add github:acme/contractor --until 2026-12-31
+    /// --reason "hardware key on order" --owner sec@example.com`.
+    Add {
+        /// SOURCE:TARGET/NAME, e.g. aws:123456789012/alice.
+        principal: String,
+        /// The last day the exemption holds (YYYY-MM-DD, UTC), at most
+        /// MFA_EXEMPT_MAX_DAYS (365) days ahead.
+        #[arg(long)]
+        until: String,
+        /// Why the account may go without MFA until then.
+        #[arg(long)]
+        reason: String,
+        /// Who answers for it (an e-mail address).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Every exemption: the stored ones with their days left, and the
+    /// permanent ones of MFA_EXEMPT.
+    List,
+    /// Ends a principal's exemption now.
+    Remove {
+        /// SOURCE:TARGET/NAME.
+        principal: String,
+    },
 }
 
 /// Which sources and targets a command looks at, and whether findings

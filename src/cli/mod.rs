@@ -6,6 +6,7 @@
 
 mod args;
 mod docs;
+mod exempt;
 mod findings;
 mod narrow;
 mod output;
@@ -133,6 +134,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         } => report(app, filter, send, &scope, print).await,
         Command::Status { scope } => status(app, &scope, print).await,
         Command::Check => check(app, print).await,
+        Command::Exempt(command) => exempt::exempt(app, command, print).await,
         Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     })
 }

@@ -129,6 +129,24 @@ impl StateStore for ReadOnce {
         self.inner.record_discovered(scope, members).await
     }
 
+    async fn exemptions(&self) -> Result<Vec<crate::domain::exemption::Exemption>, StateError> {
+        self.inner.exemptions().await
+    }
+
+    async fn put_exemption(
+        &self,
+        exemption: &crate::domain::exemption::Exemption,
+    ) -> Result<(), StateError> {
+        self.inner.put_exemption(exemption).await
+    }
+
+    async fn remove_exemption(
+        &self,
+        principal: &crate::domain::PrincipalId,
+    ) -> Result<bool, StateError> {
+        self.inner.remove_exemption(principal).await
+    }
+
     async fn targets(&self) -> Result<Vec<StoredTarget>, StateError> {
         Ok(self.targets.clone())
     }

@@ -78,6 +78,12 @@ pub struct Config {
     /// Targets read at once, all sources together
     /// (`MFA_TARGET_CONCURRENCY`).
     pub target_concurrency: usize,
+    /// Days a new account without MFA may enrol (`MFA_GRACE_DAYS`, 0: none).
+    pub grace_days: u64,
+    /// The furthest an exemption may reach (`MFA_EXEMPT_MAX_DAYS`).
+    pub exempt_max_days: u64,
+    /// The weekly report's "open for more than" bound (`MFA_REMIND_DAYS`).
+    pub remind_days: u64,
     /// Failed passes in a row before a target's `source_failed` alert
     /// (`MFA_SOURCE_FAILURE_THRESHOLD`).
     pub source_failure_threshold: u32,
@@ -150,6 +156,11 @@ impl Config {
                 usize::try_from(n).unwrap_or(usize::MAX)
             });
 
+        let grace_days = values::non_negative(&get, "MFA_GRACE_DAYS", "days")?.unwrap_or(0);
+        let exempt_max_days = positive(&get, "MFA_EXEMPT_MAX_DAYS", "number of days")?
+            .unwrap_or(crate::domain::exemption::DEFAULT_MAX_DAYS as u64);
+        let remind_days = positive(&get, "MFA_REMIND_DAYS", "number of days")?.unwrap_or(14);
+
         let source_failure_threshold =
             positive(&get, "MFA_SOURCE_FAILURE_THRESHOLD", "number of passes")?
                 .map_or(DEFAULT_SOURCE_FAILURE_THRESHOLD, |n| {
@@ -173,6 +184,9 @@ impl Config {
             exemptions,
             target_timeout,
             target_concurrency,
+            grace_days,
+            exempt_max_days,
+            remind_days,
             source_failure_threshold,
             delayed_after,
             pass_budget,

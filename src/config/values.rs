@@ -144,6 +144,20 @@ pub fn positive(
     }
 }
 
+/// A whole number of at least 0 (`MFA_GRACE_DAYS=0` is "no grace").
+pub fn non_negative(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    what: &str,
+) -> Result<Option<u64>, ConfigError> {
+    match get(variable) {
+        None => Ok(None),
+        Some(s) => s.trim().parse::<u64>().map(Some).map_err(|_| {
+            ConfigError::new(variable, format!("`{s}` is not a whole number of {what}"))
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,10 +23,14 @@ pub enum ChangeKind {
     SourceFailed,
     /// A target that had failed long enough to alert reads again.
     SourceRecovered,
+    /// An exemption ended while its principal still lacks MFA.
+    ExemptionExpired,
+    /// A new account's grace to enrol ended without MFA.
+    GraceEnded,
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 12] = [
+    pub const ALL: [ChangeKind; 14] = [
         ChangeKind::MfaDisabled,
         ChangeKind::MfaEnabled,
         ChangeKind::MfaWeakened,
@@ -39,6 +43,8 @@ impl ChangeKind {
         ChangeKind::StatusUnknown,
         ChangeKind::SourceFailed,
         ChangeKind::SourceRecovered,
+        ChangeKind::ExemptionExpired,
+        ChangeKind::GraceEnded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +61,8 @@ impl ChangeKind {
             ChangeKind::StatusUnknown => "status_unknown",
             ChangeKind::SourceFailed => "source_failed",
             ChangeKind::SourceRecovered => "source_recovered",
+            ChangeKind::ExemptionExpired => "exemption_expired",
+            ChangeKind::GraceEnded => "grace_ended",
         }
     }
 
@@ -73,6 +81,8 @@ impl ChangeKind {
             ChangeKind::StatusUnknown => "MFA status can no longer be read",
             ChangeKind::SourceFailed => "source could not be read",
             ChangeKind::SourceRecovered => "source readable again",
+            ChangeKind::ExemptionExpired => "exemption ended, still without MFA",
+            ChangeKind::GraceEnded => "grace to enrol ended, still without MFA",
         }
     }
 }

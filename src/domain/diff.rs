@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::change::{BaselineEntry, BaselineSummary, Change, ChangeKind, Notice};
+use super::change::{BaselineEntry, BaselineSummary, Change, ChangeKind, Notice, Severity};
 use super::policy::{self, Exemptions};
 use super::principal::TargetKey;
 use super::snapshot::{Observation, PrincipalRecord, StoredTarget, TargetSettings, TargetSnapshot};
@@ -67,12 +67,26 @@ pub fn diff(
     exemptions: &Exemptions,
     now: DateTime<Utc>,
 ) -> DiffOutcome {
+    diff_with_grace(previous, current, exemptions, chrono::Duration::zero(), now)
+}
+
+/// `diff` with a grace for new accounts (`MFA_GRACE_DAYS`): a new account
+/// without MFA that is not an admin is told as `info` ("new, N days to
+/// enrol"), and once as `grace_ended` at its usual severity if it still
+/// lacks MFA when the grace ends.
+pub fn diff_with_grace(
+    previous: Option<&StoredTarget>,
+    current: &TargetSnapshot,
+    exemptions: &Exemptions,
+    grace: chrono::Duration,
+    now: DateTime<Utc>,
+) -> DiffOutcome {
     match previous {
         None => baseline(current, exemptions, now),
         // A target that comes back after it was retired starts afresh: its
         // principals were dropped, and a storm of `new_*` would say nothing.
         Some(prev) if prev.settings.retired_at.is_some() => baseline(current, exemptions, now),
-        Some(prev) => compare(prev, current, exemptions, now),
+        Some(prev) => compare(prev, current, exemptions, grace, now),
     }
 }
 
@@ -147,7 +161,10 @@ fn baseline(current: &TargetSnapshot, exemptions: &Exemptions, now: DateTime<Utc
         upserts: current
             .principals
             .iter()
-            .map(|o| new_record(o, now))
+            .map(|o| PrincipalRecord {
+                exempt: exemptions.contains(&current.key.principal(o.name.clone())),
+                ..new_record(o, now)
+            })
             .collect(),
         deletes: Vec::new(),
         settings: current.settings.clone(),
@@ -165,6 +182,8 @@ fn new_record(obs: &Observation, now: DateTime<Utc>) -> PrincipalRecord {
         first_seen: now,
         status_since: now,
         absent_since: None,
+        exempt: false,
+        grace_until: None,
     }
 }
 
@@ -208,6 +227,7 @@ fn compare(
     prev: &StoredTarget,
     current: &TargetSnapshot,
     exemptions: &Exemptions,
+    grace: chrono::Duration,
     now: DateTime<Utc>,
 ) -> DiffOutcome {
     let mut d = Differ {
@@ -249,16 +269,25 @@ fn compare(
         if let Some(old) = earlier {
             matched_old_names.insert(old.name.clone());
         }
+        let exempt = exemptions.contains(&current.key.principal(obs.name.clone()));
         let Some(old) = earlier else {
+            // Admins get no grace: their accounts are the ones attacked.
+            let graced = grace > chrono::Duration::zero()
+                && !admin
+                && !exempt
+                && obs.status.is_non_compliant();
             if let Some(kind) = policy::arrival(obs.status) {
-                d.push(
-                    Some(&obs.name),
-                    kind,
-                    admin,
-                    None,
-                    Some(obs.status),
-                    obs.attributes.hint.clone(),
-                );
+                let detail = if graced {
+                    Some(format!("new, {} days to enrol", grace.num_days().max(1)))
+                } else {
+                    obs.attributes.hint.clone()
+                };
+                d.push(Some(&obs.name), kind, admin, None, Some(obs.status), detail);
+                if graced {
+                    if let Some(c) = d.changes.last_mut() {
+                        c.severity = Severity::Info;
+                    }
+                }
             }
             if obs.attributes.bypass_active {
                 d.push(
@@ -270,7 +299,11 @@ fn compare(
                     None,
                 );
             }
-            upserts.push(new_record(obs, now));
+            upserts.push(PrincipalRecord {
+                exempt,
+                grace_until: graced.then(|| now + grace),
+                ..new_record(obs, now)
+            });
             continue;
         };
         let renamed = old.name != obs.name;
@@ -284,7 +317,14 @@ fn compare(
         if renamed && !current_names.contains_key(old.name.as_str()) {
             deletes.push(old.name.clone());
         }
-        if let Some(kind) = policy::transition(old.status, obs.status) {
+        let lacking = obs.status.is_non_compliant();
+        // Within its grace a new account's moves between "no MFA" and
+        // "weak MFA" are no news; its end is.
+        let grace_until = old.grace_until.filter(|_| lacking);
+        let in_grace = grace_until.is_some_and(|t| now < t);
+        let transition =
+            policy::transition(old.status, obs.status).filter(|_| !(in_grace && lacking));
+        if let Some(kind) = transition {
             d.push(
                 Some(&obs.name),
                 kind,
@@ -294,6 +334,31 @@ fn compare(
                 detail.clone(),
             );
         }
+        if transition.is_none() && lacking && old.exempt && !exempt {
+            d.push(
+                Some(&obs.name),
+                ChangeKind::ExemptionExpired,
+                admin,
+                Some(old.status),
+                Some(obs.status),
+                Some("the exemption ended; judged like any other account from now on".into()),
+            );
+        }
+        let grace_ended = grace_until.is_some() && !in_grace;
+        if grace_ended && transition.is_none() {
+            d.push(
+                Some(&obs.name),
+                ChangeKind::GraceEnded,
+                admin,
+                Some(old.status),
+                Some(obs.status),
+                Some(format!(
+                    "new {} days ago, still without MFA",
+                    (now - old.first_seen).num_days()
+                )),
+            );
+        }
+        let grace_until = grace_until.filter(|_| in_grace);
         if obs.attributes.bypass_active && !old.attributes.bypass_active {
             d.push(
                 Some(&obs.name),
@@ -304,9 +369,16 @@ fn compare(
                 detail,
             );
         }
-        if renamed || !old.same_facts(obs) || old.absent_since.is_some() {
+        if renamed
+            || !old.same_facts(obs)
+            || old.absent_since.is_some()
+            || old.exempt != exempt
+            || old.grace_until != grace_until
+        {
             upserts.push(PrincipalRecord {
                 absent_since: None,
+                exempt,
+                grace_until,
                 name: obs.name.clone(),
                 status: obs.status,
                 attributes: obs.attributes.clone(),
@@ -574,6 +646,119 @@ mod tests {
 
     fn kinds(out: &DiffOutcome) -> Vec<(String, ChangeKind)> {
         out.changes().map(|c| (c.subject(), c.kind)).collect()
+    }
+
+    /// What the store holds after committing `out` on `before`.
+    fn after(before: &StoredTarget, out: &DiffOutcome) -> StoredTarget {
+        let mut next = before.clone();
+        for gone in &out.deletes {
+            next.principals.remove(gone);
+        }
+        for r in &out.upserts {
+            next.principals.insert(r.name.clone(), r.clone());
+        }
+        next.settings = out.settings.clone();
+        next
+    }
+
+    #[test]
+    fn an_exemption_that_ends_while_mfa_is_still_missing_is_told_once() {
+        let s = snap(vec![obs("bob", Disabled), obs("carl", Enabled)]);
+        let ex = Exemptions::parse("aws:123456789012/bob").unwrap();
+        let first = diff(None, &s, &ex, t(1));
+        let before = StoredTarget {
+            key: key(),
+            version: 1,
+            settings: first.settings.clone(),
+            updated_at: t(1),
+            principals: first
+                .upserts
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect(),
+        };
+        assert!(before.principals["bob"].exempt, "recorded as exempt");
+
+        let exempt_pass = diff(Some(&before), &s, &ex, t(2));
+        assert_eq!(exempt_pass.changes().count(), 0);
+        assert!(exempt_pass.writes_nothing());
+
+        let none = Exemptions::default();
+        let out = diff(Some(&before), &s, &none, t(3));
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].kind, ChangeKind::ExemptionExpired);
+        assert_eq!(c[0].severity, Severity::High);
+        let later = after(&before, &out);
+        assert!(!later.principals["bob"].exempt);
+        assert_eq!(
+            diff(Some(&later), &s, &none, t(4)).changes().count(),
+            0,
+            "not repeated"
+        );
+    }
+
+    #[test]
+    fn a_new_account_in_its_grace_is_info_then_one_grace_ended_and_admins_get_none() {
+        let grace = chrono::Duration::days(7);
+        let ex = Exemptions::default();
+        let start = stored(&snap(vec![obs("carl", Enabled)]), t(1));
+        let mut admin = obs("root-like", Disabled);
+        admin.attributes.admin = true;
+        let s = snap(vec![obs("carl", Enabled), obs("nina", Disabled), admin]);
+        let out = diff_with_grace(Some(&start), &s, &ex, grace, t(2));
+        let c: Vec<_> = out.changes().collect();
+        let nina = c
+            .iter()
+            .find(|c| c.principal.as_deref() == Some("nina"))
+            .unwrap();
+        assert_eq!(
+            (nina.kind, nina.severity),
+            (ChangeKind::NewWithoutMfa, Severity::Info)
+        );
+        assert_eq!(nina.detail.as_deref(), Some("new, 7 days to enrol"));
+        let boss = c
+            .iter()
+            .find(|c| c.principal.as_deref() == Some("root-like"))
+            .unwrap();
+        assert_eq!(boss.severity, Severity::Critical, "admins get no grace");
+
+        let during = after(&start, &out);
+        let day3 = t(2) + chrono::Duration::days(3);
+        assert_eq!(
+            diff_with_grace(Some(&during), &s, &ex, grace, day3)
+                .changes()
+                .count(),
+            0
+        );
+
+        let day8 = t(2) + chrono::Duration::days(8);
+        let out = diff_with_grace(Some(&during), &s, &ex, grace, day8);
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].kind, c[0].severity),
+            (ChangeKind::GraceEnded, Severity::High)
+        );
+        let ended = after(&during, &out);
+        let day9 = day8 + chrono::Duration::days(1);
+        assert_eq!(
+            diff_with_grace(Some(&ended), &s, &ex, grace, day9)
+                .changes()
+                .count(),
+            0,
+            "told once"
+        );
+
+        // Enrolling within the grace ends it quietly (one mfa_enabled, info).
+        let mut enrolled = s.clone();
+        enrolled.principals[1].status = Enabled;
+        let out = diff_with_grace(Some(&during), &enrolled, &ex, grace, day3);
+        assert_eq!(
+            kinds(&out),
+            [("aws:123456789012/nina".to_owned(), ChangeKind::MfaEnabled)]
+        );
+        assert_eq!(after(&during, &out).principals["nina"].grace_until, None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod change;
 pub mod diff;
+pub mod exemption;
 pub mod health;
 pub mod policy;
 pub mod principal;
@@ -12,7 +13,7 @@ pub mod snapshot;
 pub mod status;
 
 pub use change::{BaselineSummary, Change, ChangeKind, Notice, Severity};
-pub use diff::{diff, retire, DiffOutcome};
+pub use diff::{diff, diff_with_grace, retire, DiffOutcome};
 pub use policy::Exemptions;
 pub use principal::{PrincipalId, Source, TargetKey};
 pub use snapshot::{Observation, PrincipalRecord, TargetSettings, TargetSnapshot};

@@ -22,6 +22,14 @@ impl Exemptions {
         self.0.contains(id)
     }
 
+    pub fn insert(&mut self, id: PrincipalId) {
+        self.0.insert(id);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &PrincipalId> {
+        self.0.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -70,7 +78,8 @@ pub fn arrival(current: MfaStatus) -> Option<ChangeKind> {
 pub fn severity(kind: ChangeKind, admin: bool) -> Severity {
     use ChangeKind::*;
     match kind {
-        MfaDisabled | NewWithoutMfa | MfaWeakened | BypassActive => {
+        MfaDisabled | NewWithoutMfa | MfaWeakened | BypassActive | ExemptionExpired
+        | GraceEnded => {
             if admin {
                 Severity::Critical
             } else {

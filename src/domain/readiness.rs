@@ -87,6 +87,8 @@ mod tests {
             first_seen: now(),
             status_since: now(),
             absent_since: None,
+            exempt: false,
+            grace_until: None,
         }
     }
 

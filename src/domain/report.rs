@@ -253,6 +253,8 @@ pub(crate) mod fixtures {
                             first_seen: now - chrono::Duration::days(400),
                             status_since: now - chrono::Duration::days(*days),
                             absent_since: None,
+                            exempt: false,
+                            grace_until: None,
                         },
                     )
                 })

@@ -80,6 +80,14 @@ pub struct PrincipalRecord {
     /// that the listing coming back whole is no storm of new accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub absent_since: Option<DateTime<Utc>>,
+    /// Exempt when last diffed: an exemption that ends while the principal
+    /// still lacks MFA is told once (`exemption_expired`), by this moving.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exempt: bool,
+    /// A new account without MFA may enrol until then (`MFA_GRACE_DAYS`);
+    /// still without MFA after it is told once (`grace_ended`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_until: Option<DateTime<Utc>>,
 }
 
 impl PrincipalRecord {

@@ -121,6 +121,14 @@ fn title_phrase(kind: ChangeKind, n: usize) -> String {
         ChangeKind::SourceRecovered => {
             format!("{} readable again", plural(n, "source", "sources"))
         }
+        ChangeKind::ExemptionExpired => format!(
+            "{} without MFA",
+            plural(n, "exemption ended", "exemptions ended")
+        ),
+        ChangeKind::GraceEnded => format!(
+            "{} without MFA",
+            plural(n, "grace to enrol ended", "graces to enrol ended")
+        ),
     }
 }
 

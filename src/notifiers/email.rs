@@ -343,6 +343,8 @@ mod tests {
                     first_seen: fixtures::now(),
                     status_since: fixtures::now(),
                     absent_since: None,
+                    exempt: false,
+                    grace_until: None,
                 },
             );
         }

@@ -6,15 +6,19 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use super::{Pass, TargetResult};
-use crate::domain::{diff, retire, DiffOutcome, Notice, TargetKey, TargetSnapshot};
+use crate::domain::{
+    diff_with_grace, retire, DiffOutcome, Exemptions, Notice, TargetKey, TargetSnapshot,
+};
 use crate::state::{OutboxEntry, StateError, TargetCommit};
 
 impl Pass<'_> {
     /// Diffs one complete snapshot and commits it. Returns the result and
     /// the number of changes, or the result and the reason it failed.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn apply(
         &self,
         snapshot: &TargetSnapshot,
+        exemptions: &Exemptions,
         dry_run: bool,
         channels: &[&'static str],
         now: DateTime<Utc>,
@@ -40,7 +44,7 @@ impl Pass<'_> {
                 return Err((TargetResult::Failed, text));
             }
         }
-        let outcome = diff(stored.as_ref(), snapshot, self.exemptions, now);
+        let outcome = diff_with_grace(stored.as_ref(), snapshot, exemptions, self.grace, now);
         notes.extend(outcome.warnings.iter().cloned());
         let result = if outcome.baseline {
             TargetResult::Baseline

@@ -42,7 +42,11 @@ pub struct Pass<'a> {
     pub monitors: &'a [Box<dyn Monitor>],
     pub store: &'a dyn StateStore,
     pub notifiers: &'a [Box<dyn Notifier>],
+    /// The permanent exemptions (`MFA_EXEMPT`); the store's are added to
+    /// them at the start of each pass.
     pub exemptions: &'a Exemptions,
+    /// How long a new account without MFA may enrol (`MFA_GRACE_DAYS`).
+    pub grace: chrono::Duration,
     pub target_timeout: Duration,
     /// Targets read at once across all monitors.
     pub target_concurrency: usize,
@@ -131,6 +135,18 @@ impl Pass<'_> {
         // completely (`None`) or why not, for its source health.
         let mut health_events: Vec<(TargetKey, Option<String>)> = Vec::new();
 
+        // Without the stored exemptions every exempt account would alert:
+        // a storm, not a finding. The pass stops and says why instead.
+        let exemptions = match self.store.exemptions().await {
+            Ok(stored) => self.exemptions.with_stored(&stored, started_at),
+            Err(e) => {
+                error!(error = %e, "the stored exemptions could not be read; nothing collected or sent");
+                let mut s = self.empty_summary(dry_run, started, started_at);
+                s.error = Some(format!("state store unavailable: {e}"));
+                s.ok = false;
+                return s;
+            }
+        };
         let plan = self.plan().await;
         let scopes = plan.scopes;
         for collected in collect::collect_all(self, plan.jobs).await {
@@ -166,8 +182,16 @@ impl Pass<'_> {
                 error!(target = %snapshot.key, "{text}");
                 Err((TargetResult::Failed, text))
             } else {
-                self.apply(&snapshot, dry_run, &channels, now, &mut found, &mut notes)
-                    .await
+                self.apply(
+                    &snapshot,
+                    &exemptions,
+                    dry_run,
+                    &channels,
+                    now,
+                    &mut found,
+                    &mut notes,
+                )
+                .await
             };
             match &outcome {
                 Err((TargetResult::Failed, text)) => {

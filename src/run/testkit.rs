@@ -231,6 +231,7 @@ pub(super) struct Harness {
     pub(super) budget: Duration,
     pub(super) target_timeout: Duration,
     pub(super) target_concurrency: usize,
+    pub(super) grace: chrono::Duration,
 }
 
 /// Lets the harness keep a handle on each channel it gives the pass.
@@ -267,6 +268,7 @@ impl Harness {
             budget: Duration::from_secs(60),
             target_timeout: Duration::from_secs(30),
             target_concurrency: 16,
+            grace: chrono::Duration::zero(),
         }
     }
 
@@ -283,6 +285,7 @@ impl Harness {
             store: &self.store,
             notifiers: &notifiers,
             exemptions: &exemptions,
+            grace: self.grace,
             target_timeout: self.target_timeout,
             target_concurrency: self.target_concurrency,
             run_id: &run_id,

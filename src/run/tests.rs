@@ -529,3 +529,22 @@ async fn no_more_targets_are_read_at_once_than_the_concurrency_bound() {
     assert_eq!(s.targets.len(), 12);
     assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn a_pass_that_cannot_read_the_exemptions_collects_and_sends_nothing() {
+    let h = Harness::new(
+        &[("acme", vec![Read::Users(vec![ALICE_OFF])])],
+        vec![RecordingChannel::new("email")],
+    );
+    h.store.fail_next(Operation::Exemptions, Fault::Backend, 1);
+    let s = h.pass(1).await;
+    assert!(!s.ok);
+    assert!(s.targets.is_empty(), "nothing read: {:?}", s.targets);
+    assert!(
+        h.channel(0).sent().is_empty(),
+        "no alert for an exempt account"
+    );
+    assert!(h.store.snapshot().targets.is_empty());
+    let s = h.pass(2).await;
+    assert!(s.ok, "the next pass goes on: {s:?}");
+}

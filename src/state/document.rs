@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Health, Lease, OutboxEntry, StateError, TargetCommit};
+use crate::domain::exemption::Exemption;
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::TargetKey;
 
@@ -29,6 +30,9 @@ pub struct Document {
     /// Members each discovery scope last found, keyed by `SOURCE:TARGET`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub discovered: BTreeMap<String, Vec<String>>,
+    /// Exemptions of `mfa-monitor exempt`, keyed by principal id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exemptions: BTreeMap<String, Exemption>,
 }
 
 impl Default for Document {
@@ -40,6 +44,7 @@ impl Default for Document {
             lease: None,
             health: BTreeMap::new(),
             discovered: BTreeMap::new(),
+            exemptions: BTreeMap::new(),
         }
     }
 }

@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 
 use super::document::{Document, FORMAT};
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
+use crate::domain::exemption::Exemption;
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::TargetKey;
+use crate::domain::{PrincipalId, TargetKey};
 
 pub struct FileStore {
     path: PathBuf,
@@ -183,6 +184,25 @@ impl StateStore for FileStore {
                 doc.discovered.get(&scope.to_string()).map(Vec::as_slice) != Some(members);
             doc.discovered.insert(scope.to_string(), members.to_vec());
             Ok(((), changed))
+        })
+    }
+
+    async fn exemptions(&self) -> Result<Vec<Exemption>, StateError> {
+        Ok(self.read()?.exemptions.into_values().collect())
+    }
+
+    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError> {
+        self.update(|doc| {
+            doc.exemptions
+                .insert(exemption.principal.to_string(), exemption.clone());
+            Ok(((), true))
+        })
+    }
+
+    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError> {
+        self.update(|doc| {
+            let gone = doc.exemptions.remove(&principal.to_string()).is_some();
+            Ok((gone, gone))
         })
     }
 

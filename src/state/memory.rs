@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::document::Document;
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
+use crate::domain::exemption::Exemption;
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::TargetKey;
+use crate::domain::{PrincipalId, TargetKey};
 
 /// A store operation a fault can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,6 +27,9 @@ pub enum Operation {
     RecordHealth,
     Discovered,
     RecordDiscovered,
+    Exemptions,
+    PutExemption,
+    RemoveExemption,
 }
 
 /// What an injected fault does.
@@ -185,6 +189,33 @@ impl StateStore for MemoryStore {
             .discovered
             .insert(scope.to_string(), members.to_vec());
         Ok(())
+    }
+
+    async fn exemptions(&self) -> Result<Vec<Exemption>, StateError> {
+        Ok(self
+            .enter(Operation::Exemptions, None)?
+            .doc
+            .exemptions
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError> {
+        self.enter(Operation::PutExemption, None)?
+            .doc
+            .exemptions
+            .insert(exemption.principal.to_string(), exemption.clone());
+        Ok(())
+    }
+
+    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError> {
+        Ok(self
+            .enter(Operation::RemoveExemption, None)?
+            .doc
+            .exemptions
+            .remove(&principal.to_string())
+            .is_some())
     }
 
     async fn check(&self) -> Result<String, StateError> {

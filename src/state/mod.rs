@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::exemption::Exemption;
 pub use crate::domain::health::Health;
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::{Notice, PrincipalRecord, TargetKey, TargetSettings};
+use crate::domain::{Notice, PrincipalId, PrincipalRecord, TargetKey, TargetSettings};
 
 /// Alerts recorded in the same commit as the state they describe, pending
 /// for each channel until that channel accepted them (ARCHITECTURE.md §4).
@@ -119,6 +120,16 @@ pub trait StateStore: Send + Sync {
         scope: &TargetKey,
         members: &[String],
     ) -> Result<(), StateError>;
+
+    /// Every stored exemption (`mfa-monitor exempt`), expired ones too
+    /// until removed: the pass needs them to tell an expiry.
+    async fn exemptions(&self) -> Result<Vec<Exemption>, StateError>;
+
+    /// Adds an exemption, or replaces the one for the same principal.
+    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError>;
+
+    /// Removes a principal's exemption; `false` when there was none.
+    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError>;
 
     /// Reachability, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, StateError>;

@@ -10,6 +10,7 @@ use super::DynamoDbStore;
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::{Attributes, MfaStatus, PrincipalRecord, TargetKey, TargetSettings};
 use crate::state::StateError;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 pub(super) struct Meta {
     pub version: u64,
@@ -131,6 +132,11 @@ impl DynamoDbStore {
                 None => None,
                 Some(_) => Some(time_attr(item, "absent_since").map_err(bad)?),
             },
+            exempt: item.contains_key("exempt"),
+            grace_until: match item.get("grace_until") {
+                None => None,
+                Some(_) => Some(time_attr(item, "grace_until").map_err(bad)?),
+            },
         })
     }
 
@@ -145,6 +151,12 @@ impl DynamoDbStore {
         item.insert("status_since".into(), s(&rfc3339(r.status_since)));
         if let Some(t) = r.absent_since {
             item.insert("absent_since".into(), s(&rfc3339(t)));
+        }
+        if r.exempt {
+            item.insert("exempt".into(), AttributeValue::Bool(true));
+        }
+        if let Some(t) = r.grace_until {
+            item.insert("grace_until".into(), s(&rfc3339(t)));
         }
         item
     }

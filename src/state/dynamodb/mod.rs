@@ -11,6 +11,7 @@
 //! | outbox    | `#outbox`       | `CREATED_AT#ENTRY_ID#CHUNK`  | `entry` (S), `created_at` (S), `chunk`, `chunks` (N), `channels` (SS, still pending), `notices` (S, one piece of the JSON array) |
 //! | health    | `#health`       | `SOURCE:TARGET`              | `health` (S, JSON: failures in a row, since, last error, alerted); only while failing |
 //! | lease     | `#lease`        | `#lease`                     | `holder`, `until` (S), `expires_at` (N, the table's TTL attribute) |
+//! | exemption | `#exempt`       | the principal id             | `exemption` (S, JSON: until, reason, owner, who added it and when) |
 //! | discovery | `#discovery`    | `SOURCE:TARGET` of the scope | `members` (S, JSON array of target ids found when the scope last completed) |
 //!
 //! Sort keys starting with `#` are reserved for the store: a principal whose
@@ -28,6 +29,7 @@ mod batch;
 mod codec;
 mod commit;
 mod discovery;
+mod exemptions;
 mod health;
 mod lease;
 mod outbox;
@@ -47,8 +49,9 @@ pub use schema::{
 };
 
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
+use crate::domain::exemption::Exemption;
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::TargetKey;
+use crate::domain::{PrincipalId, TargetKey};
 
 pub struct DynamoDbStore {
     pub(super) client: Client,
@@ -165,6 +168,18 @@ impl StateStore for DynamoDbStore {
         members: &[String],
     ) -> Result<(), StateError> {
         self.write_discovered(scope, members).await
+    }
+
+    async fn exemptions(&self) -> Result<Vec<Exemption>, StateError> {
+        self.read_exemptions().await
+    }
+
+    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError> {
+        self.write_exemption(exemption).await
+    }
+
+    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError> {
+        self.delete_exemption(principal).await
     }
 
     async fn check(&self) -> Result<String, StateError> {

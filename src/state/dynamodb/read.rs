@@ -153,7 +153,7 @@ impl DynamoDbStore {
                 .table_name(&self.table)
                 .consistent_read(true)
                 .filter_expression(
-                    "#pk <> :outbox AND #pk <> :lease AND #pk <> :health AND #pk <> :apply AND #pk <> :discovery",
+                    "#pk <> :outbox AND #pk <> :lease AND #pk <> :health AND #pk <> :apply AND #pk <> :discovery AND #pk <> :exempt",
                 )
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_values(":outbox", s(OUTBOX))
@@ -161,6 +161,7 @@ impl DynamoDbStore {
                 .expression_attribute_values(":health", s(HEALTH))
                 .expression_attribute_values(":apply", s(APPLY))
                 .expression_attribute_values(":discovery", s(DISCOVERY))
+                .expression_attribute_values(":exempt", s(EXEMPT))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

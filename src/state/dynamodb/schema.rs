@@ -28,6 +28,8 @@ pub const HEALTH: &str = "#health";
 pub const LEASE: &str = "#lease";
 /// Partition of the members each discovery scope last found.
 pub const DISCOVERY: &str = "#discovery";
+/// Partition of the exemptions of `mfa-monitor exempt`.
+pub const EXEMPT: &str = "#exempt";
 /// Epoch seconds; the table's TTL attribute, so expired leases go away.
 pub const EXPIRES_AT: &str = "expires_at";
 /// Partition of the staged principal writes of a commit (`apply.rs`).
