@@ -12,7 +12,8 @@ pub mod values;
 pub use channels::{slack_webhook_url, EmailConfig, SLACK_WEBHOOK_HOSTS};
 pub use secret::{secret_var, trimmed, SecretSource, SecretVar};
 pub use sources::{
-    check_github_token, AwsAccount, GithubConfig, SnowflakeConfig, DEFAULT_GITHUB_API_URL,
+    check_github_token, default_graphql_url, AwsAccount, GithubConfig, GithubCredential,
+    SnowflakeConfig, DEFAULT_GITHUB_API_URL,
 };
 
 use std::fmt;

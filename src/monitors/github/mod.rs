@@ -1,0 +1,199 @@
+//! GitHub: every member's and outside collaborator's 2FA in each org, the
+//! org's 2FA requirement, pending invitations, managed users judged, and
+//! (through GraphQL) enterprises with their 2FA policy, members, owners and
+//! organizations.
+//!
+//! GitHub tells 2FA status only through list filters (`2fa_disabled`,
+//! `2fa_insecure`) and only to org owners; a refused filter (422) makes
+//! every status `unknown`, never guessed. Every listing is read to its
+//! last page; anything less fails the target.
+//!
+//! Files: `rest.rs` (calls and their errors), `paging.rs` (every page),
+//! `app_auth.rs` (GitHub App JWT and installation tokens), `org.rs` (one
+//! org read whole), `emu.rs` (managed users, pure).
+
+mod app_auth;
+mod emu;
+mod org;
+mod paging;
+mod rest;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+pub use app_auth::REFRESH_BEFORE;
+pub use emu::{managed_org, Judged, ManagedOrg};
+pub use org::{invited_detail, APP_HINT, INVITED, OWNER_HINT};
+pub use paging::{links, page_param, parse_page, with_page, SimpleUser};
+pub use rest::CredentialKind;
+
+use super::{Monitor, MonitorError};
+use crate::domain::{Source, TargetSnapshot};
+use crate::error::CheckItem;
+use crate::http::HttpClient;
+use crate::jwt::Rs256Signer;
+use app_auth::AppAuth;
+use paging::{Lister, Listing, Shifts};
+use rest::{Bearer, Rest};
+
+enum Credential {
+    Token(SecretString),
+    App(AppAuth),
+}
+
+pub struct GithubMonitor {
+    rest: Rest,
+    credential: Credential,
+    orgs: Vec<String>,
+    /// `GITHUB_EMU_ORGS`: org (lower case) → shortcode if given.
+    emu_orgs: Vec<(String, Option<String>)>,
+}
+
+impl GithubMonitor {
+    /// With a personal access token. `api_url` is validated by the
+    /// configuration; `token` is resolved.
+    pub fn new(
+        http: HttpClient,
+        api_url: &str,
+        token: SecretString,
+        orgs: Vec<String>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            rest: Rest::new(http, api_url)?,
+            credential: Credential::Token(token),
+            orgs,
+            emu_orgs: Vec::new(),
+        })
+    }
+
+    /// As a GitHub App: `app_id` is the JWT's `iss`, `key` the App's key.
+    pub fn with_app(
+        http: HttpClient,
+        api_url: &str,
+        app_id: String,
+        key: Rs256Signer,
+        orgs: Vec<String>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            rest: Rest::new(http, api_url)?,
+            credential: Credential::App(AppAuth::new(app_id, key)),
+            orgs,
+            emu_orgs: Vec::new(),
+        })
+    }
+
+    /// Orgs declared managed-user orgs (`GITHUB_EMU_ORGS`).
+    pub fn with_emu_orgs(mut self, emu_orgs: Vec<(String, Option<String>)>) -> Self {
+        self.emu_orgs = emu_orgs
+            .into_iter()
+            .map(|(o, c)| (o.to_ascii_lowercase(), c))
+            .collect();
+        self
+    }
+
+    fn emu_declared(&self, org: &str) -> Option<Option<&str>> {
+        self.emu_orgs
+            .iter()
+            .find(|(o, _)| o.eq_ignore_ascii_case(org))
+            .map(|(_, c)| c.as_deref())
+    }
+
+    /// The credential for `org`'s calls: the token, or the App's
+    /// installation token for that org (cached until shortly before it
+    /// expires).
+    async fn bearer(&self, org: &str) -> Result<Bearer, MonitorError> {
+        match &self.credential {
+            Credential::Token(t) => Ok(Bearer {
+                token: t.clone(),
+                kind: CredentialKind::Token,
+            }),
+            Credential::App(app) => app.bearer_for(&self.rest, org).await,
+        }
+    }
+
+    pub async fn collect_org(&self, org: &str) -> Result<TargetSnapshot, MonitorError> {
+        let bearer = self.bearer(org).await?;
+        org::collect_org(&self.rest, &bearer, org, self.emu_declared(org)).await
+    }
+
+    async fn check_org(
+        &self,
+        org: &str,
+    ) -> Result<(CredentialKind, usize, Option<String>), MonitorError> {
+        let bearer = self.bearer(org).await?;
+        org::settings(&self.rest, &bearer, org).await?;
+        let shifts = Shifts::default();
+        let l = Lister {
+            rest: &self.rest,
+            bearer: &bearer,
+            org,
+            shifts: &shifts,
+        };
+        let visible = match l
+            .list::<SimpleUser>("members", &[("filter", "all")])
+            .await?
+        {
+            Listing::Entries(u) => u.len(),
+            Listing::Refused { .. } => 0,
+        };
+        let refused = match l
+            .list::<SimpleUser>("members", &[("filter", "2fa_disabled")])
+            .await?
+        {
+            Listing::Entries(_) => None,
+            Listing::Refused { accepted } => Some(accepted.unwrap_or_default()),
+        };
+        Ok((bearer.kind, visible, refused))
+    }
+}
+
+#[async_trait]
+impl Monitor for GithubMonitor {
+    fn source(&self) -> Source {
+        Source::Github
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.orgs.clone()
+    }
+
+    async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
+        self.collect_org(target).await
+    }
+
+    async fn check(&self, org: &str) -> CheckItem {
+        let component = format!("github:{org}");
+        match self.check_org(org).await {
+            Ok((kind, visible, None)) => CheckItem {
+                component,
+                ok: true,
+                detail: format!(
+                    "reachable; {}; 2FA visible (the 2FA filters are allowed); {visible} member(s) visible",
+                    kind.describe()
+                ),
+            },
+            Ok((kind, visible, Some(accepted))) => CheckItem {
+                component,
+                ok: false,
+                detail: format!(
+                    "reachable; {}; {visible} member(s) visible; 2FA NOT visible (the 2FA filters were refused): 2FA status would be unknown. {}{}",
+                    kind.describe(),
+                    match kind {
+                        CredentialKind::Token => OWNER_HINT,
+                        _ => APP_HINT,
+                    },
+                    if accepted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (GitHub names the permissions this call takes: {accepted})")
+                    }
+                ),
+            },
+            Err(e) => CheckItem {
+                component,
+                ok: false,
+                detail: e.to_string(),
+            },
+        }
+    }
+}
