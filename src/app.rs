@@ -94,7 +94,10 @@ impl App {
                     )?
                 }
             };
-            monitors.push(Box::new(monitor.with_emu_orgs(gh.emu_orgs.clone())));
+            let monitor = monitor
+                .with_emu_orgs(gh.emu_orgs.clone())
+                .with_enterprises(gh.graphql_url.as_str(), gh.enterprises.clone())?;
+            monitors.push(Box::new(monitor));
         }
         if let Some(sf) = &config.snowflake {
             let key = resolve_secret(&sf.private_key, &secrets).await?;

@@ -236,6 +236,14 @@ pub fn github(
             ))
         }
     };
+    if !enterprises.is_empty() && matches!(credential, GithubCredential::App { .. }) {
+        // GraphQL's `ownerInfo` (the 2FA policy, the owners) is shown only
+        // to enterprise owners' personal tokens.
+        return Err(ConfigError::new(
+            "GITHUB_ENTERPRISES",
+            "enterprises are read with a personal token of an enterprise owner (classic, `read:enterprise` scope), not a GitHub App: set GITHUB_TOKEN instead of GITHUB_APP_ID, or leave GITHUB_ENTERPRISES out",
+        ));
+    }
     let api_url = ServiceUrl::parse(
         "GITHUB_API_URL",
         &get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned()),

@@ -78,10 +78,6 @@ impl AppAuth {
         }
     }
 
-    pub fn app_id(&self) -> &str {
-        &self.app_id
-    }
-
     /// The App's own JWT, minted fresh for each use (it is cheap and lives
     /// minutes).
     pub fn app_jwt(&self, now: SystemTime) -> Result<Bearer, MonitorError> {

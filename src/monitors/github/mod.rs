@@ -10,10 +10,13 @@
 //!
 //! Files: `rest.rs` (calls and their errors), `paging.rs` (every page),
 //! `app_auth.rs` (GitHub App JWT and installation tokens), `org.rs` (one
-//! org read whole), `emu.rs` (managed users, pure).
+//! org read whole), `emu.rs` (managed users, pure), `graphql.rs` (queries,
+//! cursors, errors, the point budget), `enterprise.rs` (one enterprise).
 
 mod app_auth;
 mod emu;
+mod enterprise;
+mod graphql;
 mod org;
 mod paging;
 mod rest;
@@ -23,6 +26,10 @@ use secrecy::SecretString;
 
 pub use app_auth::REFRESH_BEFORE;
 pub use emu::{managed_org, Judged, ManagedOrg};
+pub use enterprise::{
+    OWNER_INFO_HINT, PREFIX as ENTERPRISE_PREFIX, REQUIRED as ENTERPRISE_REQUIRED,
+    SECURE_ONLY as ENTERPRISE_SECURE_ONLY,
+};
 pub use org::{invited_detail, APP_HINT, INVITED, OWNER_HINT};
 pub use paging::{links, page_param, parse_page, with_page, SimpleUser};
 pub use rest::CredentialKind;
@@ -33,6 +40,7 @@ use crate::error::CheckItem;
 use crate::http::HttpClient;
 use crate::jwt::Rs256Signer;
 use app_auth::AppAuth;
+use graphql::Graphql;
 use paging::{Lister, Listing, Shifts};
 use rest::{Bearer, Rest};
 
@@ -47,6 +55,9 @@ pub struct GithubMonitor {
     orgs: Vec<String>,
     /// `GITHUB_EMU_ORGS`: org (lower case) → shortcode if given.
     emu_orgs: Vec<(String, Option<String>)>,
+    /// `GITHUB_ENTERPRISES` and the GraphQL endpoint they are read from.
+    enterprises: Vec<String>,
+    graphql: Option<Graphql>,
 }
 
 impl GithubMonitor {
@@ -63,6 +74,8 @@ impl GithubMonitor {
             credential: Credential::Token(token),
             orgs,
             emu_orgs: Vec::new(),
+            enterprises: Vec::new(),
+            graphql: None,
         })
     }
 
@@ -79,6 +92,8 @@ impl GithubMonitor {
             credential: Credential::App(AppAuth::new(app_id, key)),
             orgs,
             emu_orgs: Vec::new(),
+            enterprises: Vec::new(),
+            graphql: None,
         })
     }
 
@@ -89,6 +104,61 @@ impl GithubMonitor {
             .map(|(o, c)| (o.to_ascii_lowercase(), c))
             .collect();
         self
+    }
+
+    /// Enterprises read through GraphQL at `graphql_url`.
+    pub fn with_enterprises(
+        mut self,
+        graphql_url: &str,
+        enterprises: Vec<String>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        self.graphql = Some(Graphql::new(self.rest.http().clone(), graphql_url)?);
+        self.enterprises = enterprises;
+        Ok(self)
+    }
+
+    fn enterprise_slug<'t>(&self, target: &'t str) -> Option<&'t str> {
+        target.strip_prefix(ENTERPRISE_PREFIX)
+    }
+
+    /// The GraphQL client and a personal token: the configuration refuses
+    /// enterprises with an App (`ownerInfo` is for enterprise owners).
+    fn enterprise_access(&self) -> Result<(&Graphql, Bearer), MonitorError> {
+        let (Some(gql), Credential::Token(t)) = (&self.graphql, &self.credential) else {
+            return Err(MonitorError::Call {
+                operation: "github",
+                message: format!(
+                    "enterprises need GITHUB_GRAPHQL_URL and a personal token. {OWNER_INFO_HINT}"
+                ),
+                source: None,
+            });
+        };
+        Ok((
+            gql,
+            Bearer {
+                token: t.clone(),
+                kind: CredentialKind::Token,
+            },
+        ))
+    }
+
+    pub async fn collect_enterprise(&self, slug: &str) -> Result<TargetSnapshot, MonitorError> {
+        let (gql, bearer) = self.enterprise_access()?;
+        enterprise::read_enterprise(gql, &bearer, slug, self.emu_declared(slug)).await
+    }
+
+    /// The logins of an enterprise's organizations.
+    pub async fn enterprise_organizations(&self, slug: &str) -> Result<Vec<String>, MonitorError> {
+        let (gql, bearer) = self.enterprise_access()?;
+        enterprise::organizations(gql, &bearer, slug).await
+    }
+
+    async fn check_enterprise(&self, slug: &str) -> Result<(usize, usize), MonitorError> {
+        let (gql, bearer) = self.enterprise_access()?;
+        enterprise::policy(gql, &bearer, slug).await?;
+        let orgs = enterprise::organizations(gql, &bearer, slug).await?.len();
+        let snapshot = enterprise::read_enterprise(gql, &bearer, slug, None).await?;
+        Ok((orgs, snapshot.principals.len()))
     }
 
     fn emu_declared(&self, org: &str) -> Option<Option<&str>> {
@@ -154,15 +224,40 @@ impl Monitor for GithubMonitor {
     }
 
     fn targets(&self) -> Vec<String> {
-        self.orgs.clone()
+        let mut t = self.orgs.clone();
+        t.extend(
+            self.enterprises
+                .iter()
+                .map(|e| format!("{ENTERPRISE_PREFIX}{e}")),
+        );
+        t
     }
 
     async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
-        self.collect_org(target).await
+        match self.enterprise_slug(target) {
+            Some(slug) => self.collect_enterprise(slug).await,
+            None => self.collect_org(target).await,
+        }
     }
 
     async fn check(&self, org: &str) -> CheckItem {
         let component = format!("github:{org}");
+        if let Some(slug) = self.enterprise_slug(org) {
+            return match self.check_enterprise(slug).await {
+                Ok((orgs, members)) => CheckItem {
+                    component,
+                    ok: true,
+                    detail: format!(
+                        "reachable through GraphQL; personal access token with enterprise owner access; 2FA visible (ownerInfo and method security); {members} member(s) visible; {orgs} organization(s)"
+                    ),
+                },
+                Err(e) => CheckItem {
+                    component,
+                    ok: false,
+                    detail: e.to_string(),
+                },
+            };
+        }
         match self.check_org(org).await {
             Ok((kind, visible, None)) => CheckItem {
                 component,

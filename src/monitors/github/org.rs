@@ -272,6 +272,9 @@ async fn read_org(
     }
     let owners: BTreeSet<u64> = owners.iter().map(|u| u.id).collect();
     let mut principals: BTreeMap<u64, Observation> = BTreeMap::new();
+    // Who could not be measured, for one message naming all of them.
+    let mut unknown: Vec<&str> = Vec::new();
+    let mut unknown_hint: Option<String> = None;
     let populations = [
         (members, disabled, insecure, None),
         (
@@ -303,20 +306,14 @@ async fn read_org(
                     .is_none_or(|m| m.judge(&u.login) != Judged::Managed)
             })
             .count();
-        if let (None, Some(why)) = (&statuses, &refused_hint) {
+        if let (None, Some(why)) = (&statuses, refused_hint) {
             if measured > 0 {
-                let who = if kind.is_some() {
+                unknown.push(if kind.is_some() {
                     "outside collaborators"
                 } else {
                     "members"
-                };
-                let credential = match bearer.kind {
-                    CredentialKind::Token => "the token is not an owner of",
-                    _ => "the GitHub App installation token was refused the 2FA filters of",
-                };
-                warnings.push(format!(
-                    "{credential} {org}: the 2FA status of its {who} is unknown. {why}"
-                ));
+                });
+                unknown_hint = Some(why);
             }
         }
         for user in everyone {
@@ -351,6 +348,16 @@ async fn read_org(
                 )
             });
         }
+    }
+    if let Some(why) = unknown_hint {
+        let credential = match bearer.kind {
+            CredentialKind::Token => "the token is not an owner of",
+            _ => "the GitHub App installation token was refused the 2FA filters of",
+        };
+        warnings.push(format!(
+            "{credential} {org}: the 2FA status of its {} is unknown. {why}",
+            unknown.join(" and ")
+        ));
     }
     let mut principals: Vec<Observation> = principals.into_values().collect();
     principals.sort_by(|a, b| a.name.cmp(&b.name));
