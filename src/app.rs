@@ -61,10 +61,10 @@ impl App {
         };
         let mut monitors: Vec<Box<dyn Monitor>> = Vec::new();
         if !config.aws_iam_accounts.is_empty() {
-            monitors.push(Box::new(AwsIamMonitor::new(
-                sdk.clone(),
-                config.aws_iam_accounts.clone(),
-            )));
+            monitors.push(Box::new(
+                AwsIamMonitor::new(sdk.clone(), config.aws_iam_accounts.clone())
+                    .excluding(config.aws_excluded.clone()),
+            ));
         }
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         // One client, one retry policy and one connection pool for every
@@ -152,6 +152,7 @@ impl App {
                 notifiers: &self.notifiers,
                 exemptions: &self.config.exemptions,
                 target_timeout: self.config.target_timeout,
+                target_concurrency: self.config.target_concurrency,
                 run_id: &run_id,
                 deadline,
                 failure_threshold: self.config.source_failure_threshold,

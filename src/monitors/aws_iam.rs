@@ -23,10 +23,10 @@ use aws_sdk_iam::types::{AssignmentStatusType, ReportStateType, SummaryKeyType};
 use futures::{StreamExt, TryStreamExt};
 use tracing::debug;
 
-use super::{Monitor, MonitorError};
+use super::{Discovery, Monitor, MonitorError};
 use crate::config::AwsAccount;
 use crate::domain::{
-    Attributes, MfaDevice, MfaStatus, Observation, Source, TargetKey, TargetSettings,
+    Attributes, MfaDevice, MfaStatus, NaReason, Observation, Source, TargetKey, TargetSettings,
     TargetSnapshot,
 };
 use crate::error::BoxError;
@@ -66,7 +66,17 @@ pub struct AwsIamMonitor {
     base: SdkConfig,
     accounts: Vec<AwsAccount>,
     polling: ReportPolling,
+    /// `AWS_IAM_EXCLUDE_ACCOUNTS`.
+    excluded: BTreeSet<String>,
+    /// The calling account and its partition, asked once: the account
+    /// `self` stands for, read directly when discovery finds it.
+    caller: tokio::sync::OnceCell<(String, String)>,
+    org_page_size: i32,
 }
+
+/// The discovery scope of `org:ROLE_NAME`: one organization per set of
+/// credentials, so one fixed key keeps its members across passes.
+pub const ORGANIZATION_SCOPE: &str = "organization";
 
 impl AwsIamMonitor {
     pub fn new(base: SdkConfig, accounts: Vec<AwsAccount>) -> Self {
@@ -74,7 +84,70 @@ impl AwsIamMonitor {
             base,
             accounts,
             polling: ReportPolling::default(),
+            excluded: BTreeSet::new(),
+            caller: tokio::sync::OnceCell::new(),
+            org_page_size: 20,
         }
+    }
+
+    pub fn excluding(mut self, excluded: BTreeSet<String>) -> Self {
+        self.excluded = excluded;
+        self
+    }
+
+    /// ListAccounts page size (20, its maximum, unless a test wants pages).
+    pub fn with_org_page_size(mut self, size: i32) -> Self {
+        self.org_page_size = size;
+        self
+    }
+
+    fn org_role(&self) -> Option<&str> {
+        self.accounts.iter().find_map(|a| match a {
+            AwsAccount::Organization { role_name } => Some(role_name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The calling account's id and partition.
+    async fn caller(&self) -> Result<&(String, String), MonitorError> {
+        self.caller
+            .get_or_try_init(|| async {
+                let out = aws_sdk_sts::Client::new(&self.base)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| call("sts:GetCallerIdentity", e))?;
+                let account = out.account.ok_or_else(|| {
+                    MonitorError::Malformed("sts:GetCallerIdentity returned no account".into())
+                })?;
+                let partition = out
+                    .arn
+                    .as_deref()
+                    .and_then(|arn| arn.split(':').nth(1))
+                    .unwrap_or("aws")
+                    .to_owned();
+                Ok((account, partition))
+            })
+            .await
+    }
+
+    /// Every account of the organization to read, the excluded left out.
+    async fn organization(&self) -> Result<Vec<TargetKey>, MonitorError> {
+        let (caller, _) = self.caller().await?.clone();
+        let client = aws_sdk_organizations::Client::new(&self.base);
+        let accounts = super::aws_org::list_accounts(&client, self.org_page_size).await?;
+        debug!(
+            active = accounts.active.len(),
+            inactive = accounts.inactive.len(),
+            caller = %caller,
+            "organization listed"
+        );
+        Ok(accounts
+            .active
+            .into_iter()
+            .filter(|id| !self.excluded.contains(id))
+            .map(|id| TargetKey::new(Source::Aws, id))
+            .collect())
     }
 
     pub fn with_report_polling(mut self, interval: Duration, max_wait: Duration) -> Self {
@@ -86,28 +159,35 @@ impl AwsIamMonitor {
         self.accounts.iter().find(|a| a.label() == label)
     }
 
-    /// SDK config holding the credentials of the account behind `label`.
+    /// SDK config holding the credentials of the account behind `label`:
+    /// `self`, a configured role ARN, or the role ARN `label_for` gave a
+    /// discovered account.
     async fn config_for(&self, label: &str) -> Result<SdkConfig, MonitorError> {
+        let discovered =
+            self.org_role().is_some() && label.starts_with("arn:") && label.contains(":role/");
         match self.account(label) {
             Some(AwsAccount::SelfAccount) => Ok(self.base.clone()),
-            Some(AwsAccount::Role { arn, .. }) => {
-                let provider = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
-                    .session_name("mfa-monitor")
-                    .configure(&self.base)
-                    .build()
-                    .await;
-                Ok(self
-                    .base
-                    .to_builder()
-                    .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
-                        provider,
-                    ))
-                    .build())
-            }
-            None => Err(MonitorError::Malformed(format!(
+            Some(AwsAccount::Role { arn, .. }) => self.assume(arn).await,
+            _ if discovered => self.assume(label).await,
+            _ => Err(MonitorError::Malformed(format!(
                 "no configured AWS account `{label}`"
             ))),
         }
+    }
+
+    async fn assume(&self, arn: &str) -> Result<SdkConfig, MonitorError> {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(arn.to_owned())
+            .session_name("mfa-monitor")
+            .configure(&self.base)
+            .build()
+            .await;
+        Ok(self
+            .base
+            .to_builder()
+            .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build())
     }
 
     async fn account_id(config: &SdkConfig) -> Result<String, MonitorError> {
@@ -122,7 +202,7 @@ impl AwsIamMonitor {
     }
 }
 
-fn call<E>(operation: &'static str, err: E) -> MonitorError
+pub(super) fn call<E>(operation: &'static str, err: E) -> MonitorError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -140,7 +220,15 @@ impl Monitor for AwsIamMonitor {
     }
 
     fn targets(&self) -> Vec<String> {
-        self.accounts.iter().map(|a| a.label().to_owned()).collect()
+        self.accounts
+            .iter()
+            .filter(|a| match a {
+                AwsAccount::Role { account_id, .. } => !self.excluded.contains(account_id),
+                AwsAccount::SelfAccount => true,
+                AwsAccount::Organization { .. } => false,
+            })
+            .map(|a| a.label().to_owned())
+            .collect()
     }
 
     fn provisional_key(&self, target: &str) -> TargetKey {
@@ -148,7 +236,39 @@ impl Monitor for AwsIamMonitor {
             Some(AwsAccount::Role { account_id, .. }) => {
                 TargetKey::new(Source::Aws, account_id.clone())
             }
-            _ => TargetKey::new(Source::Aws, target),
+            // Known once discovery asked who is calling, so that the
+            // management account found in the organization is not read
+            // a second time under `self`.
+            Some(AwsAccount::SelfAccount) => match self.caller.get() {
+                Some((account, _)) => TargetKey::new(Source::Aws, account.clone()),
+                None => TargetKey::new(Source::Aws, target),
+            },
+            _ => match target.split(':').nth(4) {
+                Some(account) if target.starts_with("arn:") => TargetKey::new(Source::Aws, account),
+                _ => TargetKey::new(Source::Aws, target),
+            },
+        }
+    }
+
+    async fn discover(&self) -> Vec<Discovery> {
+        if self.org_role().is_none() {
+            return Vec::new();
+        }
+        vec![Discovery {
+            scope: TargetKey::new(Source::Aws, ORGANIZATION_SCOPE),
+            found: self.organization().await,
+        }]
+    }
+
+    fn label_for(&self, key: &TargetKey) -> String {
+        match (self.caller.get(), self.org_role()) {
+            (Some((caller, _)), _) if *caller == key.target => "self".into(),
+            (caller, Some(role)) => format!(
+                "arn:{}:iam::{}:role/{role}",
+                caller.map_or("aws", |(_, p)| p.as_str()),
+                key.target
+            ),
+            (_, None) => key.target.clone(),
         }
     }
 
@@ -532,6 +652,7 @@ pub async fn collect_account(
                         admin,
                         console_login: console,
                         mfa_devices: kinds,
+                        reason: (!console).then_some(NaReason::NoConsolePassword),
                         ..Attributes::default()
                     },
                 ))
@@ -577,8 +698,8 @@ pub async fn collect_account(
         key: TargetKey::new(Source::Aws, account_id),
         principals,
         settings: TargetSettings {
-            mfa_required: None,
             root_mfa_enabled: account_mfa,
+            ..TargetSettings::default()
         },
         warnings: Vec::new(),
     })

@@ -34,8 +34,8 @@ pub use org::{invited_detail, APP_HINT, INVITED, OWNER_HINT};
 pub use paging::{links, page_param, parse_page, with_page, SimpleUser};
 pub use rest::CredentialKind;
 
-use super::{Monitor, MonitorError};
-use crate::domain::{Source, TargetSnapshot};
+use super::{Discovery, Monitor, MonitorError};
+use crate::domain::{Source, TargetKey, TargetSnapshot};
 use crate::error::CheckItem;
 use crate::http::HttpClient;
 use crate::jwt::Rs256Signer;
@@ -144,7 +144,7 @@ impl GithubMonitor {
 
     pub async fn collect_enterprise(&self, slug: &str) -> Result<TargetSnapshot, MonitorError> {
         let (gql, bearer) = self.enterprise_access()?;
-        enterprise::read_enterprise(gql, &bearer, slug, self.emu_declared(slug)).await
+        enterprise::read_enterprise(gql, &bearer, slug, None).await
     }
 
     /// The logins of an enterprise's organizations.
@@ -231,6 +231,28 @@ impl Monitor for GithubMonitor {
                 .map(|e| format!("{ENTERPRISE_PREFIX}{e}")),
         );
         t
+    }
+
+    /// One scope per enterprise: its organizations, each read as an org
+    /// target. The scope has its own key (`enterprise:SLUG:organizations`)
+    /// so that its health is not the enterprise target's.
+    async fn discover(&self) -> Vec<Discovery> {
+        let mut out = Vec::new();
+        for slug in &self.enterprises {
+            let found = self.enterprise_organizations(slug).await.map(|orgs| {
+                orgs.into_iter()
+                    .map(|o| TargetKey::new(Source::Github, o))
+                    .collect()
+            });
+            out.push(Discovery {
+                scope: TargetKey::new(
+                    Source::Github,
+                    format!("{ENTERPRISE_PREFIX}{slug}:organizations"),
+                ),
+                found,
+            });
+        }
+        out
     }
 
     async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
