@@ -407,7 +407,9 @@ async fn check_reports_reachability_owner_rights_and_members_visible() {
     let check = monitor(&server).check("acme").await;
     assert!(check.ok, "{check:?}");
     assert!(
-        check.detail.contains("personal access token (GITHUB_TOKEN)")
+        check
+            .detail
+            .contains("personal access token (GITHUB_TOKEN)")
             && check.detail.contains("2FA visible")
             && check.detail.contains("250 member(s)"),
         "{check:?}"

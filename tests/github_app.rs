@@ -58,11 +58,14 @@ async fn the_app_jwt_gets_an_installation_token_that_reads_the_org_and_is_reused
     assert_eq!(find(&s, "dev0003").status, MfaStatus::Disabled);
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     monitor.collect("acme").await.unwrap();
-    let log = app.log.lock().unwrap();
-    assert!(log.refused.is_empty(), "JWT refused: {:?}", log.refused);
-    assert_eq!(log.minted.len(), 1, "one token for both reads");
+    let (refused, minted) = {
+        let log = app.log.lock().unwrap();
+        (log.refused.clone(), log.minted.clone())
+    };
+    assert!(refused.is_empty(), "JWT refused: {refused:?}");
+    assert_eq!(minted.len(), 1, "one token for both reads");
     let used = listing_tokens(&server).await;
-    assert!(!used.is_empty() && used.iter().all(|t| *t == log.minted[0]));
+    assert!(!used.is_empty() && used.iter().all(|t| *t == minted[0]));
 }
 
 #[tokio::test]

@@ -122,6 +122,16 @@ impl Monitor for Watched {
         self.inner.provisional_key(target)
     }
 
+    // Discovery passes through untouched: without these the CLI's pass
+    // would read only the configured targets.
+    async fn discover(&self) -> Vec<crate::monitors::Discovery> {
+        self.inner.discover().await
+    }
+
+    fn label_for(&self, key: &TargetKey) -> String {
+        self.inner.label_for(key)
+    }
+
     async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
         let mut unfinished = Unfinished {
             watch: &self.watch,

@@ -162,7 +162,6 @@ pub fn aws_excluded(
     Ok(ids)
 }
 
-
 fn is_login(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()

@@ -9,6 +9,7 @@
 
 pub mod github_app_fake;
 pub mod github_fake;
+pub mod github_graphql_fake;
 pub mod snowflake_fake;
 
 use std::sync::atomic::{AtomicU32, Ordering};

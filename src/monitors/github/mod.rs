@@ -46,7 +46,7 @@ use rest::{Bearer, Rest};
 
 enum Credential {
     Token(SecretString),
-    App(AppAuth),
+    App(Box<AppAuth>),
 }
 
 pub struct GithubMonitor {
@@ -89,7 +89,7 @@ impl GithubMonitor {
     ) -> Result<Self, crate::config::ConfigError> {
         Ok(Self {
             rest: Rest::new(http, api_url)?,
-            credential: Credential::App(AppAuth::new(app_id, key)),
+            credential: Credential::App(Box::new(AppAuth::new(app_id, key))),
             orgs,
             emu_orgs: Vec::new(),
             enterprises: Vec::new(),
