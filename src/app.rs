@@ -83,7 +83,8 @@ impl App {
                     private_key,
                 } => {
                     let pem = resolve_secret(private_key, &secrets).await?;
-                    let key = Rs256Signer::from_rsa_pem(pem.expose_secret())
+                    // A key pasted on one line keeps its newlines as `\n`.
+                    let key = Rs256Signer::from_rsa_pem(&pem.expose_secret().replace("\\n", "\n"))
                         .map_err(|e| ConfigError::new(private_key.origin(), e.to_string()))?;
                     GithubMonitor::with_app(
                         http.clone(),
