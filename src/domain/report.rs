@@ -60,6 +60,15 @@ pub struct Counts {
     pub critical: usize,
 }
 
+/// One named target setting as the report shows it: a requirement switch
+/// (`on` / `off`) or a detail (e.g. a GitHub org's pending invitations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingRow {
+    pub target: String,
+    pub name: String,
+    pub value: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub generated_at: DateTime<Utc>,
@@ -67,6 +76,9 @@ pub struct Report {
     /// Per source, over every principal (not only the filtered rows).
     pub counts: BTreeMap<Source, Counts>,
     pub rows: Vec<Row>,
+    /// The targets' named requirements and details, by target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingRow>,
 }
 
 fn rank(status: MfaStatus) -> u8 {
@@ -87,6 +99,24 @@ pub fn build(
 ) -> Report {
     let mut counts: BTreeMap<Source, Counts> = BTreeMap::new();
     let mut rows = Vec::new();
+    let mut settings = Vec::new();
+    for t in targets.iter().filter(|t| t.settings.retired_at.is_none()) {
+        let target = t.key.to_string();
+        for (name, on) in &t.settings.requirements {
+            settings.push(SettingRow {
+                target: target.clone(),
+                name: name.clone(),
+                value: if *on { "on" } else { "off" }.into(),
+            });
+        }
+        for (name, value) in &t.settings.details {
+            settings.push(SettingRow {
+                target: target.clone(),
+                name: name.clone(),
+                value: value.clone(),
+            });
+        }
+    }
     for t in targets {
         for p in t.present() {
             let id = t.key.principal(p.name.clone());
@@ -151,6 +181,7 @@ pub fn build(
         filter,
         counts,
         rows,
+        settings,
     }
 }
 
@@ -251,6 +282,43 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{now, sample};
     use super::*;
+
+    #[test]
+    fn target_requirements_and_details_are_listed_and_a_retired_target_is_left_out() {
+        let mut targets = sample();
+        targets[0]
+            .settings
+            .details
+            .insert("invited".into(), "2 pending: <newbie>, 1 by email".into());
+        targets[0]
+            .settings
+            .requirements
+            .insert("enterprise_two_factor_required".into(), false);
+        let r = build(&targets, &Exemptions::default(), Filter::All, now());
+        let shown: Vec<(&str, &str)> = r
+            .settings
+            .iter()
+            .map(|s| (s.name.as_str(), s.value.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("enterprise_two_factor_required", "off"),
+                ("invited", "2 pending: <newbie>, 1 by email")
+            ]
+        );
+        assert_eq!(r.settings[0].target, targets[0].key.to_string());
+        let table = crate::notifiers::table::table(&r);
+        assert!(table.contains("invited: 2 pending"), "{table}");
+        let html = crate::notifiers::email::report_email(&r).html;
+        assert!(
+            html.contains("&lt;newbie&gt;") && !html.contains("<newbie>"),
+            "{html}"
+        );
+        targets[0].settings.retired_at = Some(now());
+        let r = build(&targets, &Exemptions::default(), Filter::All, now());
+        assert!(r.settings.is_empty());
+    }
 
     #[test]
     fn a_not_applicable_row_says_why_in_its_status_and_its_json() {

@@ -151,7 +151,21 @@ pub fn report_email(r: &Report) -> Message {
                 .unwrap_or_default()
         );
     }
-    html.push_str("</table></body></html>");
+    html.push_str("</table>");
+    if !r.settings.is_empty() {
+        html.push_str("<h3>Target settings</h3><ul>");
+        for s in &r.settings {
+            let _ = write!(
+                html,
+                "<li>{} {}: {}</li>",
+                escape_html(&s.target),
+                escape_html(&s.name),
+                escape_html(&s.value)
+            );
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("</body></html>");
     Message {
         subject: format!("[mfa-monitor] {title}"),
         text: format!("{title}\n\n{}", table(r)),

@@ -64,6 +64,12 @@ pub fn table(r: &Report) -> String {
             "(no principal matches the filter; run `mfa-monitor run` first if the state is empty)"
         );
     }
+    if !r.settings.is_empty() {
+        let _ = writeln!(out, "\nTARGET SETTINGS");
+        for s in &r.settings {
+            let _ = writeln!(out, "{}  {}: {}", s.target, s.name, s.value);
+        }
+    }
     out
 }
 
