@@ -67,7 +67,9 @@ pub fn jwt_fault(authorization: Option<&str>, now: SystemTime) -> Option<String>
     let (Some(iat), Some(exp)) = (claims["iat"].as_u64(), claims["exp"].as_u64()) else {
         return Some("iat or exp missing".into());
     };
-    if claims["iss"] != APP_ID {
+    let iss_ok = claims["iss"].as_u64().map(|n| n.to_string()).as_deref() == Some(APP_ID)
+        || claims["iss"].as_str() == Some(APP_ID);
+    if !iss_ok {
         return Some(format!("iss {}", claims["iss"]));
     }
     if iat > now {

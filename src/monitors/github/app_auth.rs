@@ -28,10 +28,12 @@ const JWT_LIFETIME: Duration = Duration::from_secs(9 * 60);
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Serialize)]
-struct Claims<'a> {
+struct Claims {
     iat: u64,
     exp: u64,
-    iss: &'a str,
+    /// A numeric App id as a number (as GitHub's examples send it), a
+    /// client id (`Iv23...`) as a string.
+    iss: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -85,7 +87,10 @@ impl AppAuth {
         let claims = Claims {
             iat: (now - BACKDATE.min(now)).as_secs(),
             exp: (now + JWT_LIFETIME).as_secs(),
-            iss: &self.app_id,
+            iss: self
+                .app_id
+                .parse::<u64>()
+                .map_or_else(|_| self.app_id.clone().into(), Into::into),
         };
         let token = self
             .signer
@@ -229,7 +234,7 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(claims["iss"], "123456");
+        assert_eq!(claims["iss"], 123456, "a numeric id goes as a number");
         assert_eq!(claims["iat"], 1_800_000_000 - 60);
         let exp = claims["exp"].as_u64().unwrap();
         assert!(exp > 1_800_000_000 && exp - 1_800_000_000 <= 600, "{exp}");
