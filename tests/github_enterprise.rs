@@ -114,6 +114,32 @@ async fn an_exhausted_point_budget_resetting_beyond_the_budget_fails_the_enterpr
 }
 
 #[tokio::test]
+async fn a_rate_limited_answer_is_waited_out_once_when_its_reset_fits_and_fails_the_target_otherwise(
+) {
+    let server = MockServer::start().await;
+    let mut e = standard_enterprise();
+    e.rate_limited = 1;
+    e.reset_in_secs = 1;
+    let (state, _) = serve_enterprise(&server, e).await;
+    let found = monitor(&server).discover().await;
+    assert!(found[0].found.is_ok(), "{:?}", found[0].found);
+    {
+        let mut s = state.lock().unwrap();
+        s.rate_limited = 5;
+        s.reset_in_secs = 3_600;
+    }
+    let err = monitor(&server)
+        .collect("enterprise:acme-corp")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("rate limit exhausted")
+            && err.to_string().contains("RATE_LIMITED"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn graphql_errors_beside_partial_data_fail_the_enterprise_naming_them() {
     let server = MockServer::start().await;
     let mut e = standard_enterprise();

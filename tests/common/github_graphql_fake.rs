@@ -49,6 +49,9 @@ pub struct Enterprise {
     /// `rateLimit.remaining` and seconds to `resetAt`.
     pub remaining: u64,
     pub reset_in_secs: i64,
+    /// Answer this many queries with GitHub's RATE_LIMITED error (a 200
+    /// with `x-ratelimit-remaining: 0` and the reset in seconds).
+    pub rate_limited: usize,
 }
 
 pub fn standard_enterprise() -> Enterprise {
@@ -69,6 +72,7 @@ pub fn standard_enterprise() -> Enterprise {
         partial_members: false,
         remaining: 4_990,
         reset_in_secs: 3_600,
+        rate_limited: 0,
     }
 }
 
@@ -125,8 +129,24 @@ impl Respond for Graphql {
         let query = body["query"].as_str().unwrap_or_default();
         let vars = &body["variables"];
         self.seen.lock().unwrap().push(vars.clone());
-        let e = self.state.lock().unwrap().clone();
+        let e = {
+            let mut state = self.state.lock().unwrap();
+            let e = state.clone();
+            state.rate_limited = state.rate_limited.saturating_sub(1);
+            e
+        };
         let reset = chrono::Utc::now() + chrono::Duration::seconds(e.reset_in_secs);
+        if e.rate_limited > 0 {
+            return ResponseTemplate::new(200)
+                .insert_header("x-ratelimit-limit", "5000")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.timestamp().to_string().as_str())
+                .insert_header("x-ratelimit-resource", "graphql")
+                .set_body_json(json!({"errors": [{
+                    "type": "RATE_LIMITED",
+                    "message": "API rate limit already exceeded for user ID 1."
+                }]}));
+        }
         let rate = json!({
             "cost": 1, "limit": 5000, "nodeCount": 100, "used": 5000 - e.remaining,
             "remaining": e.remaining, "resetAt": reset.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -47,6 +47,12 @@ pub struct Graphql {
     url: Url,
 }
 
+enum Answer {
+    Data(Value),
+    /// RATE_LIMITED until the wait is over; the error if it is not taken.
+    RetryAfter(Duration, MonitorError),
+}
+
 /// One page of a connection: its nodes and where the next one starts.
 #[derive(Debug)]
 pub struct Page {
@@ -72,6 +78,31 @@ impl Graphql {
         query: &str,
         variables: Value,
     ) -> Result<Value, MonitorError> {
+        // GitHub answers an exhausted budget with a 200 whose `errors` say
+        // RATE_LIMITED: waited out once when the reset fits the budget.
+        match self.query_once(what, bearer, query, &variables).await? {
+            Answer::Data(d) => Ok(d),
+            Answer::RetryAfter(wait, err) => {
+                if wait > self.http.policy().max_rate_limit_wait {
+                    return Err(err);
+                }
+                warn!(%what, wait_s = wait.as_secs(), "GraphQL RATE_LIMITED; waiting for the reset");
+                tokio::time::sleep(wait).await;
+                match self.query_once(what, bearer, query, &variables).await? {
+                    Answer::Data(d) => Ok(d),
+                    Answer::RetryAfter(_, err) => Err(err),
+                }
+            }
+        }
+    }
+
+    async fn query_once(
+        &self,
+        what: &str,
+        bearer: &Bearer,
+        query: &str,
+        variables: &Value,
+    ) -> Result<Answer, MonitorError> {
         let token = bearer.token.expose_secret();
         let body = json!({ "query": query, "variables": variables });
         let resp = self
@@ -85,6 +116,11 @@ impl Graphql {
             .await
             .map_err(|e| http_error(what, e))?;
         let status = resp.status();
+        let reset = resp
+            .headers()
+            .get("x-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let text = resp.text().await.map_err(|e| body_error(what, e))?;
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(MonitorError::Call {
@@ -144,7 +180,7 @@ impl Graphql {
                 })
                 .collect();
             let partial = v.get("data").is_some_and(|d| !d.is_null());
-            return Err(MonitorError::Call {
+            let err = MonitorError::Call {
                 operation: "github",
                 message: format!(
                     "{what}: GraphQL {}{}: {}",
@@ -161,7 +197,16 @@ impl Graphql {
                     listed.join("; ")
                 ),
                 source: None,
-            });
+            };
+            if let (true, Some(reset)) = (limited, reset) {
+                let now = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                let wait = Duration::from_secs(reset.saturating_sub(now) + 1);
+                return Ok(Answer::RetryAfter(wait, err));
+            }
+            return Err(err);
         }
         let data = v
             .get("data")
@@ -177,7 +222,7 @@ impl Graphql {
             debug!(%what, cost = limit.cost, remaining = limit.remaining, reset_at = %limit.reset_at, "graphql rate limit");
             self.pace(what, &limit).await?;
         }
-        Ok(data)
+        Ok(Answer::Data(data))
     }
 
     /// Waits for the budget to reset when the next query of this cost
@@ -225,6 +270,7 @@ impl Graphql {
         let mut after: Option<String> = None;
         for page in 1..=MAX_PAGES {
             let mut vars = variables.clone();
+            // `after: null` asks for the first page.
             vars["after"] = after.clone().map_or(Value::Null, Value::String);
             let data = self.query(what, bearer, query, vars).await?;
             let got = page_at(&data, at, what, page)?;
