@@ -7,12 +7,13 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::{Config, ConfigError, StateLocation};
+use crate::config::{Config, ConfigError, GithubCredential, StateLocation};
 use crate::domain::report::{Filter, Report};
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::TargetKey;
 use crate::error::CheckItem;
 use crate::http::{HttpClient, RetryPolicy};
+use crate::jwt::Rs256Signer;
 use crate::monitors::aws_iam::AwsIamMonitor;
 use crate::monitors::github::GithubMonitor;
 use crate::monitors::snowflake::jwt::KeyPairAuth;
@@ -71,15 +72,34 @@ impl App {
         // HTTP source and channel.
         let http = HttpClient::new(RetryPolicy::default());
         if let Some(gh) = &config.github {
-            let token = resolve_secret(&gh.token, &secrets).await?;
-            crate::config::check_github_token(token.expose_secret())
-                .map_err(|why| ConfigError::new(gh.token.origin(), why))?;
-            monitors.push(Box::new(GithubMonitor::new(
-                http.clone(),
-                gh.api_url.as_str(),
-                token,
-                gh.orgs.clone(),
-            )?));
+            let monitor = match &gh.credential {
+                GithubCredential::Token(var) => {
+                    let token = resolve_secret(var, &secrets).await?;
+                    crate::config::check_github_token(token.expose_secret())
+                        .map_err(|why| ConfigError::new(var.origin(), why))?;
+                    GithubMonitor::new(http.clone(), gh.api_url.as_str(), token, gh.orgs.clone())?
+                }
+                GithubCredential::App {
+                    app_id,
+                    private_key,
+                } => {
+                    let pem = resolve_secret(private_key, &secrets).await?;
+                    // A key pasted on one line keeps its newlines as `\n`.
+                    let key = Rs256Signer::from_rsa_pem(&pem.expose_secret().replace("\\n", "\n"))
+                        .map_err(|e| ConfigError::new(private_key.origin(), e.to_string()))?;
+                    GithubMonitor::with_app(
+                        http.clone(),
+                        gh.api_url.as_str(),
+                        app_id.clone(),
+                        key,
+                        gh.orgs.clone(),
+                    )?
+                }
+            };
+            let monitor = monitor
+                .with_emu_orgs(gh.emu_orgs.clone())
+                .with_enterprises(gh.graphql_url.as_str(), gh.enterprises.clone())?;
+            monitors.push(Box::new(monitor));
         }
         if let Some(sf) = &config.snowflake {
             let key = resolve_secret(&sf.private_key, &secrets).await?;

@@ -121,6 +121,12 @@ impl HttpClient {
         &self.client
     }
 
+    /// The policy's bounds, for callers that meet a rate limit in a body
+    /// rather than in headers (GraphQL's `rateLimit`).
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
     /// Sends an idempotent request (a read): [`Retry::Idempotent`].
     pub async fn send(
         &self,

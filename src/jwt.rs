@@ -1,6 +1,7 @@
 //! RS256 JSON Web Tokens (RFC 7519 / RFC 7515 compact form), for every
 //! source that authenticates with a key pair: Snowflake's key-pair JWT
-//! today, a GitHub App's JWT next.
+//! (a PKCS#8 key) and a GitHub App's JWT (GitHub hands out PKCS#1 keys,
+//! `-----BEGIN RSA PRIVATE KEY-----`).
 //!
 //! The RSA work is done by aws-lc-rs, which the build already links for
 //! rustls. It replaces the `rsa` crate, whose RUSTSEC-2023-0071 (Marvin:
@@ -22,7 +23,7 @@ use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer};
 use serde::Serialize;
 
 /// The JOSE header of every token made here.
@@ -43,6 +44,10 @@ pub enum KeyError {
     /// `WrongAlgorithm`, `TooSmall`...), never key material.
     #[error("not a PKCS#8 PEM RSA private key of 2048 to 8192 bits (rejected: {0})")]
     Rejected(#[source] KeyRejected),
+    #[error("not a PEM RSA private key (expected `-----BEGIN RSA PRIVATE KEY-----` as GitHub issues it, or `-----BEGIN PRIVATE KEY-----`)")]
+    NotRsaPem,
+    #[error("not an RSA private key of 2048 to 8192 bits (rejected: {0})")]
+    RejectedPkcs1(#[source] KeyRejected),
     #[error("the public key could not be encoded from the private key")]
     PublicKey(#[source] Unspecified),
 }
@@ -80,6 +85,25 @@ impl Rs256Signer {
         let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
             .map_err(|_| KeyError::NotPkcs8Pem)?;
         let key = KeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(KeyError::Rejected)?;
+        Self::with_key(key)
+    }
+
+    /// From a PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`, what GitHub
+    /// downloads for an App) or a PKCS#8 one: whichever armour the text has.
+    pub fn from_rsa_pem(pem: &str) -> Result<Self, KeyError> {
+        if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+            let der = PrivatePkcs1KeyDer::from_pem_slice(pem.as_bytes())
+                .map_err(|_| KeyError::NotRsaPem)?;
+            let key = KeyPair::from_der(der.secret_pkcs1_der()).map_err(KeyError::RejectedPkcs1)?;
+            return Self::with_key(key);
+        }
+        match Self::from_pkcs8_pem(pem) {
+            Err(KeyError::NotPkcs8Pem) => Err(KeyError::NotRsaPem),
+            other => other,
+        }
+    }
+
+    fn with_key(key: KeyPair) -> Result<Self, KeyError> {
         let public_key_der = key
             .public_key()
             .as_der()
@@ -171,6 +195,35 @@ mod tests {
                 .verify(format!("{}.{tampered}", parts[0]).as_bytes(), &signature)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_pkcs1_key_as_github_issues_it_signs_tokens_its_public_key_verifies() {
+        let pkcs1 = include_str!("../tests/fixtures/github-app-test-key.pem");
+        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        let public = SubjectPublicKeyInfoDer::from_pem_slice(
+            include_bytes!("../tests/fixtures/github-app-test-key.pub.pem").as_slice(),
+        )
+        .unwrap()
+        .to_vec();
+        let signer = Rs256Signer::from_rsa_pem(pkcs1).unwrap();
+        assert_eq!(signer.public_key_der(), public);
+        let token = signer.encode(&serde_json::json!({"iss": "1"})).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+            .expect("verifies");
+        // The PKCS#8 form is taken too; text that is neither is refused.
+        assert!(Rs256Signer::from_rsa_pem(KEY).is_ok());
+        let e = Rs256Signer::from_rsa_pem("c2VjcmV0").unwrap_err();
+        assert!(matches!(e, KeyError::NotRsaPem), "{e}");
+        let e = Rs256Signer::from_rsa_pem(
+            "-----BEGIN RSA PRIVATE KEY-----\nc2VjcmV0LWJ1dC1ub3QtYS1rZXk=\n-----END RSA PRIVATE KEY-----",
+        )
+        .unwrap_err();
+        assert!(matches!(e, KeyError::RejectedPkcs1(_)), "{e}");
+        assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
     }
 
     #[test]

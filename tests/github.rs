@@ -74,8 +74,8 @@ async fn every_page_of_every_listing_is_read_and_each_member_gets_a_status() {
     assert_eq!(all_members, 3 + 1);
     assert_eq!(
         reqs.len(),
-        1 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1,
-        "org, 3 member pages and the last again, then one page each"
+        1 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1,
+        "org, 3 member pages and the last again, then one page each (invitations too)"
     );
 }
 
@@ -98,7 +98,9 @@ async fn a_token_without_owner_rights_makes_every_status_unknown_and_says_why() 
     );
     let check = monitor(&server).check("acme").await;
     assert!(
-        !check.ok && check.detail.contains("NOT an owner"),
+        !check.ok
+            && check.detail.contains("2FA NOT visible")
+            && check.detail.contains("personal access token"),
         "{check:?}"
     );
 }
@@ -405,7 +407,11 @@ async fn check_reports_reachability_owner_rights_and_members_visible() {
     let check = monitor(&server).check("acme").await;
     assert!(check.ok, "{check:?}");
     assert!(
-        check.detail.contains("owner rights") && check.detail.contains("250 member(s)"),
+        check
+            .detail
+            .contains("personal access token (GITHUB_TOKEN)")
+            && check.detail.contains("2FA visible")
+            && check.detail.contains("250 member(s)"),
         "{check:?}"
     );
 }

@@ -10,7 +10,7 @@ use mfa_monitor::monitors::github::{links, page_param, with_page};
 use mfa_monitor_fuzz::within_budget;
 use reqwest::header::{HeaderMap, HeaderValue, LINK};
 
-/// `list`'s bound on pages (`MAX_PAGES` in src/monitors/github.rs).
+/// `list`'s bound on pages (`MAX_PAGES` in src/monitors/github/paging.rs).
 const MAX_PAGES: usize = 2_000;
 
 fuzz_target!(|data: &[u8]| {

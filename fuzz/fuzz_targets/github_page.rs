@@ -4,14 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa_monitor::monitors::github::parse_page;
+use mfa_monitor::monitors::github::{parse_page, SimpleUser};
 use mfa_monitor::monitors::MonitorError;
 use mfa_monitor_fuzz::within_budget;
 
 fuzz_target!(|data: &[u8]| {
     let body = String::from_utf8_lossy(data).into_owned();
     match within_budget(data.len(), || {
-        parse_page(body, "GET /orgs/acme/members?filter=all", 3)
+        parse_page::<SimpleUser>(body, "GET /orgs/acme/members?filter=all", 3)
     }) {
         Ok(_users) => {}
         Err(MonitorError::Malformed(m)) => assert!(

@@ -12,7 +12,8 @@ pub mod values;
 pub use channels::{slack_webhook_url, EmailConfig, SLACK_WEBHOOK_HOSTS};
 pub use secret::{secret_var, trimmed, SecretSource, SecretVar};
 pub use sources::{
-    check_github_token, AwsAccount, GithubConfig, SnowflakeConfig, DEFAULT_GITHUB_API_URL,
+    check_github_token, default_graphql_url, AwsAccount, GithubConfig, GithubCredential,
+    SnowflakeConfig, DEFAULT_GITHUB_API_URL,
 };
 
 use std::fmt;
@@ -461,6 +462,82 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.variable, "GITHUB_API_URL");
+    }
+
+    #[test]
+    fn a_github_app_is_a_credential_and_a_token_beside_it_is_a_configuration_error() {
+        let app = [
+            ("GITHUB_ORGS", "acme"),
+            ("GITHUB_APP_ID", "424242"),
+            (
+                "GITHUB_APP_PRIVATE_KEY",
+                "-----BEGIN RSA PRIVATE KEY-----\nx",
+            ),
+        ];
+        let gh = cfg(false, &app).unwrap().github.unwrap();
+        assert!(
+            matches!(&gh.credential, GithubCredential::App { app_id, .. } if app_id == "424242")
+        );
+        assert!(
+            !format!("{gh:?}").contains("BEGIN RSA"),
+            "the key never shows"
+        );
+        let mut both = app.to_vec();
+        both.push(("GITHUB_TOKEN", "ghp_x"));
+        let e = cfg(false, &both).unwrap_err();
+        assert_eq!(e.variable, "GITHUB_APP_ID");
+        assert!(e.reason.contains("set one of them"), "{e}");
+        let e = cfg(false, &app[..2]).unwrap_err();
+        assert_eq!(e.variable, "GITHUB_APP_PRIVATE_KEY");
+        let e = cfg(false, &[app[0], app[2]]).unwrap_err();
+        assert_eq!(e.variable, "GITHUB_APP_ID");
+        let e = cfg(false, &[app[0], ("GITHUB_APP_ID", "12 34"), app[2]]).unwrap_err();
+        assert_eq!(e.variable, "GITHUB_APP_ID");
+    }
+
+    #[test]
+    fn enterprises_alone_enable_github_derive_the_graphql_url_and_refuse_an_app() {
+        let c = cfg(
+            false,
+            &[
+                ("GITHUB_ENTERPRISES", "acme-corp"),
+                ("GITHUB_TOKEN", "ghp_x"),
+                ("GITHUB_API_URL", "https://github.example.com/api/v3"),
+                ("GITHUB_EMU_ORGS", "acme, beta:fabrikam"),
+            ],
+        )
+        .unwrap();
+        let gh = c.github.unwrap();
+        assert!(gh.orgs.is_empty());
+        assert_eq!(gh.enterprises, ["acme-corp"]);
+        assert_eq!(gh.graphql_url, "https://github.example.com/api/graphql");
+        assert_eq!(
+            gh.emu_orgs,
+            [
+                ("acme".into(), None),
+                ("beta".into(), Some("fabrikam".into()))
+            ]
+        );
+        let e = cfg(
+            false,
+            &[
+                ("GITHUB_ENTERPRISES", "acme-corp"),
+                ("GITHUB_APP_ID", "1"),
+                ("GITHUB_APP_PRIVATE_KEY", "k"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "GITHUB_ENTERPRISES");
+        let e = cfg(
+            false,
+            &[
+                ("GITHUB_ORGS", "acme"),
+                ("GITHUB_TOKEN", "x"),
+                ("GITHUB_EMU_ORGS", "acme:fab_rikam"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "GITHUB_EMU_ORGS");
     }
 
     #[test]

@@ -75,13 +75,33 @@ impl AwsAccount {
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 
+/// How the GitHub monitor authenticates: a personal access token of an
+/// org owner, or a GitHub App (an installation token per org).
+#[derive(Debug, Clone)]
+pub enum GithubCredential {
+    Token(SecretVar),
+    App {
+        /// `GITHUB_APP_ID`: the App's id or client id (the JWT's `iss`).
+        app_id: String,
+        /// `GITHUB_APP_PRIVATE_KEY`[`_SECRET_ID`]: the App's PEM key.
+        private_key: SecretVar,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct GithubConfig {
     pub orgs: Vec<String>,
-    pub token: SecretVar,
+    pub credential: GithubCredential,
     /// `https://api.github.com`, or `https://HOST/api/v3` for GitHub
     /// Enterprise Server; no trailing slash.
     pub api_url: ServiceUrl,
+    /// `GITHUB_GRAPHQL_URL`, by default derived from the API URL.
+    pub graphql_url: ServiceUrl,
+    /// `GITHUB_ENTERPRISES`: enterprise slugs read through GraphQL.
+    pub enterprises: Vec<String>,
+    /// `GITHUB_EMU_ORGS`: orgs declared managed-user orgs, each with the
+    /// enterprise shortcode when given (`ORG:SHORTCODE`).
+    pub emu_orgs: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,45 +172,149 @@ pub fn aws_excluded(
     Ok(ids)
 }
 
-/// `GITHUB_ORGS` with its token and API URL; `None` when no org is named.
+fn is_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Each login of a comma list once (GitHub logins are case-insensitive).
+fn logins(variable: &'static str, list: &str, what: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::new();
+    for item in comma_list(list) {
+        if !is_login(item) {
+            return Err(ConfigError::new(
+                variable,
+                format!("`{item}` is not {what}"),
+            ));
+        }
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(item)) {
+            out.push(item.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The GraphQL endpoint GitHub serves beside a REST API URL:
+/// `https://api.github.com` → `https://api.github.com/graphql`;
+/// GitHub Enterprise Server `https://HOST/api/v3` → `https://HOST/api/graphql`.
+pub fn default_graphql_url(api_url: &str) -> String {
+    let api = api_url.trim_end_matches('/');
+    match api.strip_suffix("/api/v3") {
+        Some(host) => format!("{host}/api/graphql"),
+        None => format!("{api}/graphql"),
+    }
+}
+
+/// `GITHUB_ORGS` and/or `GITHUB_ENTERPRISES` with the credential (a token
+/// or an App, never both) and the API URLs; `None` when neither is named.
 pub fn github(
     get: &impl Fn(&str) -> Option<String>,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<GithubConfig>, ConfigError> {
-    let Some(list) = get("GITHUB_ORGS") else {
+    let orgs_var = get("GITHUB_ORGS");
+    let enterprises_var = get("GITHUB_ENTERPRISES");
+    if orgs_var.is_none() && enterprises_var.is_none() {
         return Ok(None);
-    };
-    let mut orgs: Vec<String> = Vec::new();
-    for org in comma_list(&list) {
-        if !org
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+    }
+    let orgs = logins(
+        "GITHUB_ORGS",
+        orgs_var.as_deref().unwrap_or_default(),
+        "an organization login",
+    )?;
+    let enterprises = logins(
+        "GITHUB_ENTERPRISES",
+        enterprises_var.as_deref().unwrap_or_default(),
+        "an enterprise slug",
+    )?;
+    let mut emu_orgs: Vec<(String, Option<String>)> = Vec::new();
+    for item in comma_list(get("GITHUB_EMU_ORGS").as_deref().unwrap_or_default()) {
+        let (org, shortcode) = match item.split_once(':') {
+            Some((o, c)) => (o, Some(c)),
+            None => (item, None),
+        };
+        if !is_login(org) || shortcode.is_some_and(|c| !is_login(c) || c.contains('_')) {
             return Err(ConfigError::new(
-                "GITHUB_ORGS",
-                format!("`{org}` is not an organization login"),
+                "GITHUB_EMU_ORGS",
+                format!("`{item}` is neither ORG nor ORG:SHORTCODE"),
             ));
         }
-        if !orgs.iter().any(|o| o.eq_ignore_ascii_case(org)) {
-            orgs.push(org.to_owned());
-        }
+        emu_orgs.push((org.to_owned(), shortcode.map(str::to_owned)));
     }
-    let token = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", lookup)?.ok_or_else(|| {
-        ConfigError::new(
-            "GITHUB_TOKEN",
-            "GITHUB_ORGS is set but neither GITHUB_TOKEN nor GITHUB_TOKEN_SECRET_ID is",
-        )
-    })?;
+    let token = secret_var("GITHUB_TOKEN", "GITHUB_TOKEN_SECRET_ID", lookup)?;
+    let app_id = get("GITHUB_APP_ID");
+    let app_key = secret_var(
+        "GITHUB_APP_PRIVATE_KEY",
+        "GITHUB_APP_PRIVATE_KEY_SECRET_ID",
+        lookup,
+    )?;
+    let credential = match (token, app_id, app_key) {
+        (Some(_), Some(_), _) | (Some(_), None, Some(_)) => {
+            return Err(ConfigError::new(
+                "GITHUB_APP_ID",
+                "both a personal token (GITHUB_TOKEN) and a GitHub App (GITHUB_APP_ID / GITHUB_APP_PRIVATE_KEY) are configured: set one of them",
+            ))
+        }
+        (Some(token), None, None) => GithubCredential::Token(token),
+        (None, Some(app_id), Some(private_key)) => {
+            if !app_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
+                return Err(ConfigError::new(
+                    "GITHUB_APP_ID",
+                    "not an App id (digits) or client id (`Iv23...`)",
+                ));
+            }
+            GithubCredential::App {
+                app_id,
+                private_key,
+            }
+        }
+        (None, Some(_), None) => {
+            return Err(ConfigError::new(
+                "GITHUB_APP_PRIVATE_KEY",
+                "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY nor GITHUB_APP_PRIVATE_KEY_SECRET_ID is",
+            ))
+        }
+        (None, None, Some(_)) => {
+            return Err(ConfigError::new(
+                "GITHUB_APP_ID",
+                "GITHUB_APP_PRIVATE_KEY is set but GITHUB_APP_ID is not",
+            ))
+        }
+        (None, None, None) => {
+            return Err(ConfigError::new(
+                "GITHUB_TOKEN",
+                "GITHUB_ORGS or GITHUB_ENTERPRISES is set but no credential is: set GITHUB_TOKEN (or GITHUB_TOKEN_SECRET_ID), or a GitHub App (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY[_SECRET_ID])",
+            ))
+        }
+    };
+    if !enterprises.is_empty() && matches!(credential, GithubCredential::App { .. }) {
+        // GraphQL's `ownerInfo` (the 2FA policy, the owners) is shown only
+        // to enterprise owners' personal tokens.
+        return Err(ConfigError::new(
+            "GITHUB_ENTERPRISES",
+            "enterprises are read with a personal token of an enterprise owner (classic, `read:enterprise` scope), not a GitHub App: set GITHUB_TOKEN instead of GITHUB_APP_ID, or leave GITHUB_ENTERPRISES out",
+        ));
+    }
     let api_url = ServiceUrl::parse(
         "GITHUB_API_URL",
         &get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned()),
         " (e.g. https://github.example.com/api/v3)",
     )?;
-    Ok((!orgs.is_empty()).then_some(GithubConfig {
-        orgs,
-        token,
-        api_url,
-    }))
+    let graphql_url = ServiceUrl::parse(
+        "GITHUB_GRAPHQL_URL",
+        &get("GITHUB_GRAPHQL_URL").unwrap_or_else(|| default_graphql_url(api_url.as_str())),
+        " (e.g. https://github.example.com/api/graphql)",
+    )?;
+    Ok(
+        (!orgs.is_empty() || !enterprises.is_empty()).then_some(GithubConfig {
+            orgs,
+            credential,
+            api_url,
+            graphql_url,
+            enterprises,
+            emu_orgs,
+        }),
+    )
 }
 
 /// `SNOWFLAKE_ACCOUNT` (one account or a comma list) with its user, key
@@ -276,6 +400,22 @@ pub fn snowflake(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_graphql_url_is_derived_from_the_rest_one_for_github_com_and_enterprise_server() {
+        assert_eq!(
+            default_graphql_url("https://api.github.com"),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            default_graphql_url("https://github.example.com/api/v3"),
+            "https://github.example.com/api/graphql"
+        );
+        assert_eq!(
+            default_graphql_url("http://127.0.0.1:4000/"),
+            "http://127.0.0.1:4000/graphql"
+        );
+    }
 
     #[test]
     fn a_github_token_with_whitespace_or_odd_characters_inside_is_refused_without_showing_it() {

@@ -173,7 +173,10 @@ pub fn build(
         enforcement_readiness: blocked_at_enforcement(targets),
         targets: targets
             .iter()
-            .filter(|t| !t.settings.requirements.is_empty() || !t.settings.details.is_empty())
+            .filter(|t| {
+                t.settings.retired_at.is_none()
+                    && (!t.settings.requirements.is_empty() || !t.settings.details.is_empty())
+            })
             .map(|t| (t.key.to_string(), t.settings.clone()))
             .collect(),
     }
@@ -294,6 +297,34 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{now, sample};
     use super::*;
+
+    #[test]
+    fn target_requirements_and_details_are_listed_and_a_retired_target_is_left_out() {
+        let mut targets = sample();
+        targets[0]
+            .settings
+            .details
+            .insert("invited".into(), "2 pending: <newbie>, 1 by email".into());
+        targets[0]
+            .settings
+            .requirements
+            .insert("enterprise_two_factor_required".into(), false);
+        let r = build(&targets, &Exemptions::default(), Filter::All, now());
+        let key = targets[0].key.to_string();
+        let shown = &r.targets[&key];
+        assert!(!shown.requirements["enterprise_two_factor_required"]);
+        assert_eq!(shown.details["invited"], "2 pending: <newbie>, 1 by email");
+        let table = crate::notifiers::table::table(&r);
+        assert!(table.contains("invited: 2 pending"), "{table}");
+        let html = crate::notifiers::email::report_email(&r).html;
+        assert!(
+            html.contains("&lt;newbie&gt;") && !html.contains("<newbie>"),
+            "{html}"
+        );
+        targets[0].settings.retired_at = Some(now());
+        let r = build(&targets, &Exemptions::default(), Filter::All, now());
+        assert!(!r.targets.contains_key(&key));
+    }
 
     #[test]
     fn a_not_applicable_row_says_why_in_its_status_and_its_json() {

@@ -1,11 +1,41 @@
 //! A local server playing GitHub's REST API for one organization: arrays
-//! of simple-user objects in pages of 100 with real `Link` headers.
+//! of simple-user objects in pages of 100 with real `Link` headers, the
+//! pending invitations, and (`app.rs`) a GitHub App's installation and
+//! token endpoints, which verify the App's JWT against its public key.
+
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex};
 
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 pub const TOKEN: &str = "ghp_s3cretTokenValue0123456789";
+
+/// Bearer tokens the fake accepts: the personal token, and every
+/// installation token the App endpoints minted (tokens are unique per
+/// test, so tests running at once do not see each other's).
+pub static ACCEPTED: LazyLock<Mutex<HashSet<String>>> =
+    LazyLock::new(|| Mutex::new(HashSet::from([TOKEN.to_owned()])));
+
+pub fn accept(token: &str) {
+    ACCEPTED.lock().unwrap().insert(token.to_owned());
+}
+
+/// Matches a request whose `Authorization: Bearer X` carries an accepted
+/// token.
+pub struct AcceptedBearer;
+
+impl wiremock::Match for AcceptedBearer {
+    fn matches(&self, request: &Request) -> bool {
+        request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| ACCEPTED.lock().unwrap().contains(t))
+    }
+}
 pub const ORG_ID: u64 = 1000;
 
 #[derive(Clone)]
@@ -48,15 +78,32 @@ pub struct Org {
     pub collaborators_disabled: Vec<Person>,
     pub requirement: Option<bool>,
     pub not_owner: bool,
+    /// Pending invitations: a login, or `None` for one sent by email.
+    pub invitations: Vec<(u64, Option<String>)>,
+}
+
+/// One entry of `GET /orgs/{org}/invitations`, as GitHub shapes it.
+pub fn invitation(id: u64, login: Option<&str>) -> Value {
+    json!({
+        "id": id, "login": login,
+        "node_id": "MDIyOk9yZ2FuaXphdGlvbkludml0YXRpb24x",
+        "email": if login.is_none() { json!(format!("invitee{id}@example.com")) } else { Value::Null },
+        "role": "direct_member", "created_at": "2026-11-20T10:00:00Z",
+        "failed_at": null, "failed_reason": null,
+        "inviter": simple_user(&person("octocat", 1)),
+        "team_count": 0, "invitation_source": "member",
+        "invitation_teams_url": format!("https://api.github.com/organizations/2/invitations/{id}/teams")
+    })
 }
 
 pub fn authed(m: wiremock::MockBuilder) -> wiremock::MockBuilder {
-    m.and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+    m.and(AcceptedBearer)
         .and(header("accept", "application/vnd.github+json"))
         .and(header("x-github-api-version", "2022-11-28"))
 }
 
-/// Serves one listing in pages of 100, with GitHub's `Link` headers.
+/// Serves one listing of simple users in pages of 100, with GitHub's
+/// `Link` headers.
 pub async fn listing(
     server: &MockServer,
     org: &str,
@@ -65,22 +112,35 @@ pub async fn listing(
     value: &str,
     users: &[Person],
 ) {
-    let pages: Vec<&[Person]> = if users.is_empty() {
+    let bodies: Vec<Value> = users.iter().map(simple_user).collect();
+    listing_of(server, org, kind, Some((key, value)), &bodies).await;
+}
+
+/// Serves any listing (`query`: the one filter it is asked with, if any)
+/// in pages of 100, with GitHub's `Link` headers.
+pub async fn listing_of(
+    server: &MockServer,
+    org: &str,
+    kind: &str,
+    query: Option<(&str, &str)>,
+    entries: &[Value],
+) {
+    let pages: Vec<&[Value]> = if entries.is_empty() {
         vec![&[]]
     } else {
-        users.chunks(100).collect()
+        entries.chunks(100).collect()
     };
     let last = pages.len();
+    let q = query.map(|(k, v)| format!("{k}={v}&")).unwrap_or_default();
     let link = |n: usize| {
         format!(
-            "{}/organizations/{ORG_ID}/{kind}?{key}={value}&per_page=100&page={n}",
+            "{}/organizations/{ORG_ID}/{kind}?{q}per_page=100&page={n}",
             server.uri()
         )
     };
     for (i, page) in pages.iter().enumerate() {
         let n = i + 1;
-        let body: Vec<Value> = page.iter().map(simple_user).collect();
-        let mut resp = ResponseTemplate::new(200).set_body_json(body);
+        let mut resp = ResponseTemplate::new(200).set_body_json(page.to_vec());
         let mut rels = Vec::new();
         if n < last {
             rels.push(format!("<{}>; rel=\"next\"", link(n + 1)));
@@ -93,16 +153,17 @@ pub async fn listing(
         if !rels.is_empty() {
             resp = resp.insert_header("link", rels.join(", ").as_str());
         }
-        let m = if n == 1 {
+        let mut m = if n == 1 {
             authed(Mock::given(method("GET")).and(path(format!("/orgs/{org}/{kind}"))))
-                .and(query_param(key, value))
                 .and(query_param("per_page", "100"))
                 .and(query_param_is_missing("page"))
         } else {
             authed(Mock::given(method("GET")).and(path(format!("/organizations/{ORG_ID}/{kind}"))))
-                .and(query_param(key, value))
                 .and(query_param("page", n.to_string().as_str()))
         };
+        if let Some((k, v)) = query {
+            m = m.and(query_param(k, v));
+        }
         m.respond_with(resp).mount(server).await;
     }
 }
@@ -139,6 +200,12 @@ pub async fn serve(server: &MockServer, name: &str, org: &Org) {
         &org.collaborators,
     )
     .await;
+    let invitations: Vec<Value> = org
+        .invitations
+        .iter()
+        .map(|(id, login)| invitation(*id, login.as_deref()))
+        .collect();
+    listing_of(server, name, "invitations", None, &invitations).await;
     if org.not_owner {
         for kind in ["members", "outside_collaborators"] {
             refuse_filter(server, name, kind, "2fa_disabled").await;

@@ -7,7 +7,9 @@
 //! its own unique names, so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod github_app_fake;
 pub mod github_fake;
+pub mod github_graphql_fake;
 pub mod snowflake_fake;
 
 use std::sync::atomic::{AtomicU32, Ordering};
