@@ -276,30 +276,32 @@ mod tests {
     }
 
     fn world() -> Authorization {
-        let mut a = Authorization::default();
-        a.users = vec![
-            user("inline-admin", &[], &[], Some(ADMIN)),
-            user("inline-reader", &[], &[], Some(READ)),
-            user(
-                "custom-admin",
-                &[],
-                &["arn:aws:iam::1:policy/everything"],
-                None,
-            ),
-            user("grouped", &["ops"], &[], None),
-            user(
-                "aws-admin",
-                &[],
-                &["arn:aws:iam::aws:policy/AdministratorAccess"],
-                None,
-            ),
-            user(
-                "plain",
-                &["readers"],
-                &["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-                None,
-            ),
-        ];
+        let mut a = Authorization {
+            users: vec![
+                user("inline-admin", &[], &[], Some(ADMIN)),
+                user("inline-reader", &[], &[], Some(READ)),
+                user(
+                    "custom-admin",
+                    &[],
+                    &["arn:aws:iam::1:policy/everything"],
+                    None,
+                ),
+                user("grouped", &["ops"], &[], None),
+                user(
+                    "aws-admin",
+                    &[],
+                    &["arn:aws:iam::aws:policy/AdministratorAccess"],
+                    None,
+                ),
+                user(
+                    "plain",
+                    &["readers"],
+                    &["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+                    None,
+                ),
+            ],
+            ..Authorization::default()
+        };
         a.groups.insert(
             "ops".into(),
             Holder {
