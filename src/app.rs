@@ -10,13 +10,14 @@ use tracing::Instrument;
 use crate::config::{Config, ConfigError, StateLocation};
 use crate::domain::report::{Filter, Report};
 use crate::domain::snapshot::StoredTarget;
+use crate::domain::TargetKey;
 use crate::error::CheckItem;
 use crate::http::{HttpClient, RetryPolicy};
 use crate::monitors::aws_iam::AwsIamMonitor;
 use crate::monitors::github::GithubMonitor;
 use crate::monitors::snowflake::SnowflakeMonitor;
 use crate::monitors::snowflake_jwt::KeyPairAuth;
-use crate::monitors::Monitor;
+use crate::monitors::{Discovery, Monitor};
 use crate::notifiers::ses::SesNotifier;
 use crate::notifiers::slack::SlackNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
@@ -60,10 +61,10 @@ impl App {
         };
         let mut monitors: Vec<Box<dyn Monitor>> = Vec::new();
         if !config.aws_iam_accounts.is_empty() {
-            monitors.push(Box::new(AwsIamMonitor::new(
-                sdk.clone(),
-                config.aws_iam_accounts.clone(),
-            )));
+            monitors.push(Box::new(
+                AwsIamMonitor::new(sdk.clone(), config.aws_iam_accounts.clone())
+                    .excluding(config.aws_excluded.clone()),
+            ));
         }
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         // One client, one retry policy and one connection pool for every
@@ -133,6 +134,7 @@ impl App {
                 notifiers: &self.notifiers,
                 exemptions: &self.config.exemptions,
                 target_timeout: self.config.target_timeout,
+                target_concurrency: self.config.target_concurrency,
                 run_id: &run_id,
                 deadline,
                 failure_threshold: self.config.source_failure_threshold,
@@ -194,6 +196,52 @@ impl App {
         })
     }
 
+    /// A discovery scope: what it found, each found target checked (at
+    /// most `MFA_TARGET_CONCURRENCY` at once), and one line naming those
+    /// that cannot be read (an account without the audit role).
+    async fn check_scope(&self, m: &dyn Monitor, scope: Discovery) -> Vec<CheckItem> {
+        use futures::StreamExt;
+        let component = scope.scope.to_string();
+        let keys = match scope.found {
+            Ok(keys) => keys,
+            Err(e) => {
+                return vec![CheckItem {
+                    component,
+                    ok: false,
+                    detail: format!("discovery failed: {e}"),
+                }]
+            }
+        };
+        let configured: std::collections::BTreeSet<TargetKey> =
+            m.targets().iter().map(|t| m.provisional_key(t)).collect();
+        let found = keys.len();
+        let results: Vec<CheckItem> =
+            futures::stream::iter(keys.into_iter().filter(|k| !configured.contains(k)))
+                .map(|k| async move { m.check(&m.label_for(&k)).await })
+                .buffered(self.config.target_concurrency.max(1))
+                .collect()
+                .await;
+        let failing: Vec<&str> = results
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.component.as_str())
+            .collect();
+        let summary = CheckItem {
+            component,
+            ok: failing.is_empty(),
+            detail: if failing.is_empty() {
+                format!("{found} target(s) found, each readable")
+            } else {
+                format!(
+                    "{found} target(s) found; cannot be read: {} of {found}: {}",
+                    failing.len(),
+                    failing.join(", ")
+                )
+            },
+        };
+        std::iter::once(summary).chain(results).collect()
+    }
+
     /// Configuration and reachability of the state store, every source
     /// target and every channel.
     pub async fn check(&self) -> Vec<CheckItem> {
@@ -222,12 +270,20 @@ impl App {
                 detail: e.to_string(),
             },
         });
+        // Discovery first, as in a pass: it tells a monitor who it runs as.
+        let discovered =
+            futures::future::join_all(self.monitors.iter().map(|m| m.discover())).await;
         let checks = self
             .monitors
             .iter()
             .flat_map(|m| m.targets().into_iter().map(move |t| (m, t)))
             .map(|(m, t)| async move { m.check(&t).await });
         items.extend(futures::future::join_all(checks).await);
+        for (m, scopes) in self.monitors.iter().zip(discovered) {
+            for scope in scopes {
+                items.extend(self.check_scope(m.as_ref(), scope).await);
+            }
+        }
         for n in &self.notifiers {
             items.push(match n.check().await {
                 Ok(detail) => CheckItem {

@@ -233,6 +233,7 @@ on_both_stores!(
     only_one_pass_holds_the_lease_until_it_is_released_or_expires,
     the_lease_does_not_hide_targets_from_status,
     source_health_is_stored_apart_from_the_target_and_its_alert_is_pending,
+    discovered_members_are_kept_per_scope_replaced_whole_and_are_no_target,
 );
 
 // ---------------------------------------------------------------- data
@@ -263,6 +264,8 @@ fn record(name: &str, status: MfaStatus, at: DateTime<Utc>) -> PrincipalRecord {
             } else {
                 vec![]
             },
+            reason: (status == MfaStatus::NotApplicable)
+                .then_some(mfa_monitor::domain::NaReason::NoConsolePassword),
         },
         first_seen: at,
         status_since: at + Duration::seconds(1),
@@ -361,8 +364,10 @@ async fn a_first_commit_is_read_back_with_version_1_and_all_principals(h: &dyn H
         t0(),
     ));
     let settings = TargetSettings {
-        mfa_required: None,
         root_mfa_enabled: Some(true),
+        requirements: [("mfa_enrollment_required".to_owned(), true)].into(),
+        details: [("allowed_methods".to_owned(), "PASSKEY, TOTP".to_owned())].into(),
+        ..TargetSettings::default()
     };
     let mut commit = first_commit(&key, principals.clone());
     commit.settings = settings.clone();
@@ -407,7 +412,7 @@ async fn a_commit_with_a_stale_expected_version_is_refused_and_changes_nothing(h
             deletes: vec!["bob".into()],
             settings: TargetSettings {
                 mfa_required: Some(false),
-                root_mfa_enabled: None,
+                ..TargetSettings::default()
             },
             outbox: Some(entry(
                 "run-stale/x",
@@ -520,6 +525,7 @@ async fn upserts_and_deletes_apply_and_settings_round_trip(h: &dyn Harness) {
     let settings = TargetSettings {
         mfa_required: Some(true),
         root_mfa_enabled: Some(false),
+        ..TargetSettings::default()
     };
     let version = store
         .commit(TargetCommit {
@@ -1015,4 +1021,39 @@ async fn dynamodb_principal_items_without_a_meta_item_are_malformed_not_a_first_
     assert_eq!(h.raw(&key, "stray").await, raw);
     let (items, _) = h.partition(&key.to_string()).await;
     assert_eq!(items.len(), 1, "no meta item may have been written");
+}
+
+async fn discovered_members_are_kept_per_scope_replaced_whole_and_are_no_target(h: &dyn Harness) {
+    let store = h.store();
+    assert!(store.discovered().await.unwrap().is_empty());
+    let org = TargetKey::new(Source::Aws, "o-a1b2c3d4e5");
+    let ent = TargetKey::new(Source::Github, "enterprise-acme");
+    let accounts: Vec<String> = (0..2_000)
+        .map(|i| format!("{:012}", 111_111_111_111u64 + i))
+        .collect();
+    store.record_discovered(&org, &accounts).await.unwrap();
+    store
+        .record_discovered(&ent, &["acme".to_owned(), "acme-labs".to_owned()])
+        .await
+        .unwrap();
+    let all = store.discovered().await.unwrap();
+    assert_eq!(
+        all[&org.to_string()],
+        accounts,
+        "2,000 accounts in one item, in order"
+    );
+    assert_eq!(all[&ent.to_string()], ["acme", "acme-labs"]);
+
+    store
+        .record_discovered(&ent, &["acme".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.discovered().await.unwrap()[&ent.to_string()],
+        ["acme"]
+    );
+    assert!(
+        store.targets().await.unwrap().is_empty(),
+        "a discovery record is not a target"
+    );
 }

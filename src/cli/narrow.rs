@@ -117,6 +117,18 @@ impl StateStore for ReadOnce {
         self.inner.commit(commit).await
     }
 
+    async fn discovered(&self) -> Result<BTreeMap<String, Vec<String>>, StateError> {
+        self.inner.discovered().await
+    }
+
+    async fn record_discovered(
+        &self,
+        scope: &TargetKey,
+        members: &[String],
+    ) -> Result<(), StateError> {
+        self.inner.record_discovered(scope, members).await
+    }
+
     async fn targets(&self) -> Result<Vec<StoredTarget>, StateError> {
         Ok(self.targets.clone())
     }

@@ -122,6 +122,14 @@ impl Monitor for Watched {
         self.inner.provisional_key(target)
     }
 
+    async fn discover(&self) -> Vec<crate::monitors::Discovery> {
+        self.inner.discover().await
+    }
+
+    fn label_for(&self, key: &TargetKey) -> String {
+        self.inner.label_for(key)
+    }
+
     async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
         let mut unfinished = Unfinished {
             watch: &self.watch,

@@ -25,6 +25,9 @@ use values::positive;
 pub const DEFAULT_STATE_FILE: &str = "./mfa-monitor-state.json";
 const DEFAULT_TARGET_TIMEOUT_SECS: u64 = 120;
 const DEFAULT_SOURCE_FAILURE_THRESHOLD: u32 = 3;
+/// Targets read at once across all sources when `MFA_TARGET_CONCURRENCY`
+/// is not set (README "Performance" has the measurement behind it).
+pub const DEFAULT_TARGET_CONCURRENCY: usize = 16;
 const DEFAULT_DELAYED_AFTER_MINUTES: u64 = 30;
 
 /// Bad configuration: always names the variable at fault (exit code 2).
@@ -63,6 +66,8 @@ impl fmt::Display for StateLocation {
 pub struct Config {
     pub state: StateLocation,
     pub aws_iam_accounts: Vec<AwsAccount>,
+    /// `AWS_IAM_EXCLUDE_ACCOUNTS`: never read, discovered or named.
+    pub aws_excluded: std::collections::BTreeSet<String>,
     pub github: Option<GithubConfig>,
     pub snowflake: Option<SnowflakeConfig>,
     pub email: Option<EmailConfig>,
@@ -70,6 +75,9 @@ pub struct Config {
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
     pub target_timeout: Duration,
+    /// Targets read at once, all sources together
+    /// (`MFA_TARGET_CONCURRENCY`).
+    pub target_concurrency: usize,
     /// Failed passes in a row before a target's `source_failed` alert
     /// (`MFA_SOURCE_FAILURE_THRESHOLD`).
     pub source_failure_threshold: u32,
@@ -110,6 +118,7 @@ impl Config {
         };
 
         let aws_iam_accounts = sources::aws_accounts(get("AWS_IAM_ACCOUNTS"))?;
+        let aws_excluded = sources::aws_excluded(get("AWS_IAM_EXCLUDE_ACCOUNTS"))?;
         let github = sources::github(&get, &lookup)?;
         let snowflake = sources::snowflake(&get, &lookup)?;
         if aws_iam_accounts.is_empty() && github.is_none() && snowflake.is_none() {
@@ -136,6 +145,11 @@ impl Config {
                 .unwrap_or(DEFAULT_TARGET_TIMEOUT_SECS),
         );
 
+        let target_concurrency = positive(&get, "MFA_TARGET_CONCURRENCY", "number of targets")?
+            .map_or(DEFAULT_TARGET_CONCURRENCY, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
+
         let source_failure_threshold =
             positive(&get, "MFA_SOURCE_FAILURE_THRESHOLD", "number of passes")?
                 .map_or(DEFAULT_SOURCE_FAILURE_THRESHOLD, |n| {
@@ -151,12 +165,14 @@ impl Config {
         Ok(Config {
             state,
             aws_iam_accounts,
+            aws_excluded,
             github,
             snowflake,
             email,
             slack,
             exemptions,
             target_timeout,
+            target_concurrency,
             source_failure_threshold,
             delayed_after,
             pass_budget,
@@ -198,6 +214,39 @@ mod tests {
         assert_eq!(c.state, StateLocation::File(DEFAULT_STATE_FILE.into()));
         assert_eq!(c.aws_iam_accounts, [AwsAccount::SelfAccount]);
         assert_eq!(c.channel_names(), ["stdout"]);
+    }
+
+    #[test]
+    fn an_org_entry_names_the_role_and_excluded_accounts_must_be_account_ids() {
+        let c = cfg(
+            false,
+            &[
+                ("AWS_IAM_ACCOUNTS", "org:MfaMonitorAudit, self"),
+                ("AWS_IAM_EXCLUDE_ACCOUNTS", "111111111111, 222222222222"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.aws_iam_accounts[0],
+            AwsAccount::Organization {
+                role_name: "MfaMonitorAudit".into()
+            }
+        );
+        assert_eq!(c.aws_excluded.len(), 2);
+        for bad in ["org:", "org:has space", "org:a/b"] {
+            let e = cfg(false, &[("AWS_IAM_ACCOUNTS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "AWS_IAM_ACCOUNTS", "{bad}");
+        }
+        let e = cfg(
+            false,
+            &[
+                ("AWS_IAM_ACCOUNTS", "org:audit"),
+                ("AWS_IAM_EXCLUDE_ACCOUNTS", "1111"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "AWS_IAM_EXCLUDE_ACCOUNTS");
+        assert!(e.to_string().contains("`1111`"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub enum AwsAccount {
     SelfAccount,
     /// A role to assume; the account id is the ARN's fifth field.
     Role { arn: String, account_id: String },
+    /// `org:ROLE_NAME`: every ACTIVE account of the AWS organization the
+    /// program's credentials can list, each through this role (the calling
+    /// account directly).
+    Organization { role_name: String },
 }
 
 impl AwsAccount {
@@ -21,12 +25,31 @@ impl AwsAccount {
         match self {
             AwsAccount::SelfAccount => "self",
             AwsAccount::Role { arn, .. } => arn,
+            AwsAccount::Organization { role_name } => role_name,
         }
     }
 
     fn parse(s: &str) -> Result<Self, ConfigError> {
         if s == "self" {
             return Ok(AwsAccount::SelfAccount);
+        }
+        if let Some(role_name) = s.strip_prefix("org:") {
+            // IAM role names: 1–64 of letters, digits and `+=,.@_-`.
+            let valid = !role_name.is_empty()
+                && role_name.len() <= 64
+                && role_name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+            return if valid {
+                Ok(AwsAccount::Organization {
+                    role_name: role_name.to_owned(),
+                })
+            } else {
+                Err(ConfigError::new(
+                    "AWS_IAM_ACCOUNTS",
+                    format!("`{s}`: after `org:` comes a role name (letters, digits and +=,.@_-, at most 64), e.g. `org:MfaMonitorAudit`"),
+                ))
+            };
         }
         let fields: Vec<&str> = s.splitn(6, ':').collect();
         match fields.as_slice() {
@@ -43,7 +66,7 @@ impl AwsAccount {
             _ => Err(ConfigError::new(
                 "AWS_IAM_ACCOUNTS",
                 format!(
-                    "`{s}` is neither `self` nor a role ARN (arn:aws:iam::123456789012:role/NAME)"
+                    "`{s}` is neither `self`, `org:ROLE_NAME` nor a role ARN (arn:aws:iam::123456789012:role/NAME)"
                 ),
             )),
         }
@@ -99,6 +122,24 @@ pub fn aws_accounts(list: Option<String>) -> Result<Vec<AwsAccount>, ConfigError
         }
     }
     Ok(accounts)
+}
+
+/// `AWS_IAM_EXCLUDE_ACCOUNTS`: 12-digit account ids left out of every
+/// AWS entry (discovered or named).
+pub fn aws_excluded(
+    list: Option<String>,
+) -> Result<std::collections::BTreeSet<String>, ConfigError> {
+    let mut ids = std::collections::BTreeSet::new();
+    for item in comma_list(list.as_deref().unwrap_or_default()) {
+        if item.len() != 12 || !item.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::new(
+                "AWS_IAM_EXCLUDE_ACCOUNTS",
+                format!("`{item}` is not a 12-digit AWS account id"),
+            ));
+        }
+        ids.insert(item.to_owned());
+    }
+    Ok(ids)
 }
 
 /// `GITHUB_ORGS` with its token and API URL; `None` when no org is named.

@@ -69,7 +69,43 @@ pub fn diff(
 ) -> DiffOutcome {
     match previous {
         None => baseline(current, exemptions, now),
+        // A target that comes back after it was retired starts afresh: its
+        // principals were dropped, and a storm of `new_*` would say nothing.
+        Some(prev) if prev.settings.retired_at.is_some() => baseline(current, exemptions, now),
         Some(prev) => compare(prev, current, exemptions, now),
+    }
+}
+
+/// A target that is no longer discovered (an AWS account that left the
+/// organization or was suspended, an org that left its enterprise): one
+/// notice for the target instead of a `removed` per principal, every
+/// principal dropped, and the target marked retired so that a return is a
+/// baseline. `why` says what discovery saw.
+pub fn retire(prev: &StoredTarget, why: &str, now: DateTime<Utc>) -> DiffOutcome {
+    let count = prev.present().count();
+    let notice = Change::of_target(
+        &prev.key,
+        ChangeKind::Removed,
+        format!(
+            "{why}; its {} no longer monitored",
+            match count {
+                1 => "1 principal is".to_owned(),
+                n => format!("{n} principals are"),
+            }
+        ),
+        now,
+    );
+    DiffOutcome {
+        notices: vec![Notice::Change(notice)],
+        upserts: Vec::new(),
+        deletes: prev.principals.keys().cloned().collect(),
+        settings: TargetSettings {
+            retired_at: Some(now),
+            ..prev.settings.clone()
+        },
+        settings_changed: true,
+        baseline: false,
+        warnings: Vec::new(),
     }
 }
 
@@ -333,51 +369,12 @@ fn compare(
         }
     }
 
-    // A setting that could not be read this pass keeps its last known
-    // value: one 403 must not read as "requirement gone" and the next good
-    // read as "requirement switched on".
-    let mut warnings = Vec::new();
-    let mut kept = current.settings.clone();
-    if kept.mfa_required.is_none() && prev.settings.mfa_required.is_some() {
-        kept.mfa_required = prev.settings.mfa_required;
-        warnings.push(
-            "the MFA requirement setting could not be read this pass; its last known value is kept"
-                .to_owned(),
-        );
-    }
-    if kept.root_mfa_enabled.is_none() && prev.settings.root_mfa_enabled.is_some() {
-        kept.root_mfa_enabled = prev.settings.root_mfa_enabled;
+    let (kept, switched, warnings) = settings_kept(&prev.settings, &current.settings);
+    for (kind, detail) in switched {
+        // Critical by policy; `admin` describes principals, not orgs.
+        d.push(None, kind, false, None, None, detail);
     }
     let settings = &kept;
-    match (prev.settings.mfa_required, settings.mfa_required) {
-        (Some(true) | None, Some(false)) => {
-            let detail = prev
-                .settings
-                .mfa_required
-                .is_none()
-                .then(|| "previously unknown".to_owned());
-            // Critical by policy; `admin` describes principals, not orgs.
-            d.push(
-                None,
-                ChangeKind::RequirementDisabled,
-                false,
-                None,
-                None,
-                detail,
-            );
-        }
-        (Some(false) | None, Some(true)) => {
-            d.push(
-                None,
-                ChangeKind::RequirementEnabled,
-                false,
-                None,
-                None,
-                None,
-            );
-        }
-        _ => {}
-    }
 
     let mut changes = collapse_unknowns(d.changes, &current.key, now);
     changes.sort_by(|a, b| {
@@ -392,6 +389,70 @@ fn compare(
         baseline: false,
         warnings,
     }
+}
+
+/// The settings to keep, the requirement switches that moved (with what to
+/// say of each) and the warnings for those that could not be read.
+type SettingsKept = (
+    TargetSettings,
+    Vec<(ChangeKind, Option<String>)>,
+    Vec<String>,
+);
+
+/// The settings to keep and the requirement switches that moved.
+///
+/// A setting that could not be read this pass keeps its last known value:
+/// one 403 must not read as "requirement gone" and the next good read as
+/// "requirement switched on". A named switch seen for the first time is
+/// recorded without an alert: it is new to the monitor (an upgrade, a
+/// privilege just granted), not a change in the policy, and reports show it.
+fn settings_kept(prev: &TargetSettings, current: &TargetSettings) -> SettingsKept {
+    let mut warnings = Vec::new();
+    let mut kept = current.clone();
+    kept.retired_at = None;
+    if kept.mfa_required.is_none() && prev.mfa_required.is_some() {
+        kept.mfa_required = prev.mfa_required;
+        warnings.push(
+            "the MFA requirement setting could not be read this pass; its last known value is kept"
+                .to_owned(),
+        );
+    }
+    if kept.root_mfa_enabled.is_none() && prev.root_mfa_enabled.is_some() {
+        kept.root_mfa_enabled = prev.root_mfa_enabled;
+    }
+    let mut switched = Vec::new();
+    match (prev.mfa_required, kept.mfa_required) {
+        (Some(true) | None, Some(false)) => switched.push((
+            ChangeKind::RequirementDisabled,
+            prev.mfa_required
+                .is_none()
+                .then(|| "previously unknown".to_owned()),
+        )),
+        (Some(false) | None, Some(true)) => switched.push((ChangeKind::RequirementEnabled, None)),
+        _ => {}
+    }
+    for (name, was) in &prev.requirements {
+        if !kept.requirements.contains_key(name) {
+            kept.requirements.insert(name.clone(), *was);
+            warnings.push(format!(
+                "the setting `{name}` could not be read this pass; its last known value is kept"
+            ));
+        }
+    }
+    for (name, now_on) in &kept.requirements {
+        match (prev.requirements.get(name), now_on) {
+            (Some(true), false) => switched.push((
+                ChangeKind::RequirementDisabled,
+                Some(format!("`{name}` switched off")),
+            )),
+            (Some(false), true) => switched.push((
+                ChangeKind::RequirementEnabled,
+                Some(format!("`{name}` switched on")),
+            )),
+            _ => {}
+        }
+    }
+    (kept, switched, warnings)
 }
 
 /// Many principals turning `unknown` in one pass is one cause (a token
@@ -683,6 +744,93 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].kind, ChangeKind::MfaDisabled);
         assert_eq!(c[0].detail.as_deref(), Some("renamed from octocat"));
+    }
+
+    #[test]
+    fn a_named_switch_turned_off_is_one_critical_change_naming_it_and_an_unreadable_one_keeps_its_value(
+    ) {
+        let mut s = snap(vec![obs("alice", Enabled)]);
+        s.settings
+            .requirements
+            .insert("mfa_enrollment_required".into(), true);
+        s.settings
+            .requirements
+            .insert("mfa_on_external_auth".into(), false);
+        let before = stored(&s, t(1));
+
+        s.settings
+            .requirements
+            .insert("mfa_enrollment_required".into(), false);
+        let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].kind, ChangeKind::RequirementDisabled);
+        assert_eq!(c[0].severity, Severity::Critical);
+        assert!(c[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("mfa_enrollment_required"));
+
+        let mut unreadable = s.clone();
+        unreadable.settings.requirements.clear();
+        let out = diff(Some(&before), &unreadable, &Exemptions::default(), t(2));
+        assert_eq!(out.changes().count(), 0, "unreadable is no change");
+        assert_eq!(out.settings.requirements, before.settings.requirements);
+        assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+        assert!(!out.settings_changed);
+
+        let mut tightened = s.clone();
+        tightened
+            .settings
+            .requirements
+            .insert("mfa_on_external_auth".into(), true);
+        tightened
+            .settings
+            .requirements
+            .insert("mfa_enrollment_required".into(), true);
+        let out = diff(Some(&before), &tightened, &Exemptions::default(), t(2));
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].kind, ChangeKind::RequirementEnabled);
+    }
+
+    #[test]
+    fn a_switch_seen_for_the_first_time_is_recorded_without_an_alert() {
+        let mut s = snap(vec![obs("alice", Enabled)]);
+        let before = stored(&s, t(1));
+        s.settings
+            .requirements
+            .insert("mfa_enrollment_required".into(), false);
+        let out = diff(Some(&before), &s, &Exemptions::default(), t(2));
+        assert_eq!(out.changes().count(), 0);
+        assert!(out.settings_changed);
+    }
+
+    #[test]
+    fn a_retired_target_is_one_notice_drops_its_principals_and_comes_back_as_a_baseline() {
+        let s = snap(vec![obs("alice", Disabled), obs("bob", Enabled)]);
+        let before = stored(&s, t(1));
+        let out = retire(&before, "account 123456789012 left the organization", t(2));
+        let c: Vec<_> = out.changes().collect();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].kind, ChangeKind::Removed);
+        assert_eq!(c[0].principal, None);
+        assert_eq!(c[0].severity, Severity::Info);
+        assert!(c[0].detail.as_deref().unwrap().contains("2 principals"));
+        assert_eq!(out.deletes.len(), 2);
+        assert_eq!(out.settings.retired_at, Some(t(2)));
+
+        let retired = StoredTarget {
+            version: 2,
+            settings: out.settings,
+            principals: BTreeMap::new(),
+            ..before
+        };
+        let back = diff(Some(&retired), &s, &Exemptions::default(), t(3));
+        assert!(back.baseline, "a return is a baseline, not new accounts");
+        assert_eq!(back.settings.retired_at, None);
+        assert_eq!(back.upserts.len(), 2);
     }
 
     #[test]

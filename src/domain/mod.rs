@@ -11,8 +11,8 @@ pub mod snapshot;
 pub mod status;
 
 pub use change::{BaselineSummary, Change, ChangeKind, Notice, Severity};
-pub use diff::{diff, DiffOutcome};
+pub use diff::{diff, retire, DiffOutcome};
 pub use policy::Exemptions;
 pub use principal::{PrincipalId, Source, TargetKey};
 pub use snapshot::{Observation, PrincipalRecord, TargetSettings, TargetSnapshot};
-pub use status::{AccountKind, Attributes, MfaDevice, MfaStatus};
+pub use status::{AccountKind, Attributes, MfaDevice, MfaStatus, NaReason};

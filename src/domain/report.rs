@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::snapshot::StoredTarget;
-use super::{Exemptions, MfaStatus, Source};
+use super::{Exemptions, MfaStatus, NaReason, Source};
 
 /// `--filter`: `enabled` is MFA verified on; `disabled` is everything that
 /// is not (no MFA, only SMS, or unknown); `all` adds accounts that cannot
@@ -44,6 +44,9 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_without_mfa: Option<i64>,
     pub exempt: bool,
+    /// Why MFA does not apply, for a `not_applicable` principal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<NaReason>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -121,6 +124,9 @@ pub fn build(
                     .is_non_compliant()
                     .then(|| (now - p.status_since).num_days().max(0)),
                 exempt,
+                reason: (p.status == MfaStatus::NotApplicable)
+                    .then(|| p.attributes.reason.clone())
+                    .flatten(),
             });
         }
     }
@@ -151,10 +157,10 @@ pub fn build(
 impl Row {
     /// The status as shown, with an exemption said.
     pub fn status_text(&self) -> String {
-        if self.exempt {
-            format!("{} (exempt)", self.status)
-        } else {
-            self.status.to_string()
+        match (&self.reason, self.exempt) {
+            (Some(r), _) => format!("{} ({r})", self.status),
+            (None, true) => format!("{} (exempt)", self.status),
+            (None, false) => self.status.to_string(),
         }
     }
 }
@@ -174,7 +180,7 @@ impl Report {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
-    use crate::domain::{Attributes, PrincipalRecord, TargetKey};
+    use crate::domain::{Attributes, NaReason, PrincipalRecord, TargetKey};
     use chrono::TimeZone;
 
     pub(crate) fn target(
@@ -199,6 +205,8 @@ pub(crate) mod fixtures {
                             attributes: Attributes {
                                 admin: *admin,
                                 console_login: *s != MfaStatus::NotApplicable,
+                                reason: (*s == MfaStatus::NotApplicable)
+                                    .then_some(NaReason::NoConsolePassword),
                                 ..Attributes::default()
                             },
                             first_seen: now - chrono::Duration::days(400),
@@ -243,6 +251,25 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{now, sample};
     use super::*;
+
+    #[test]
+    fn a_not_applicable_row_says_why_in_its_status_and_its_json() {
+        let r = build(&sample(), &Exemptions::default(), Filter::All, now());
+        let ci = r
+            .rows
+            .iter()
+            .find(|r| r.principal.ends_with("/ci"))
+            .unwrap();
+        assert_eq!(ci.status_text(), "not_applicable (no_console_password)");
+        let json = serde_json::to_value(ci).unwrap();
+        assert_eq!(json["reason"], "no_console_password");
+        let bob = r
+            .rows
+            .iter()
+            .find(|r| r.principal.ends_with("/bob"))
+            .unwrap();
+        assert!(serde_json::to_value(bob).unwrap().get("reason").is_none());
+    }
 
     #[test]
     fn filters_keep_enabled_or_everything_not_verified_enabled() {

@@ -35,6 +35,22 @@ pub struct TargetSettings {
     /// for it comes from the `<root>` principal, so it is not diffed twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_mfa_enabled: Option<bool>,
+    /// Further named switches of a target's MFA policy (a Snowflake
+    /// authentication policy's enrolment, a GitHub enterprise's
+    /// requirement), `true` being the tighter setting. Diffed like
+    /// `mfa_required`; a switch the source could not read this pass is
+    /// absent here and keeps its last known value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requirements: BTreeMap<String, bool>,
+    /// What reports show of the policy without diffing it (e.g. the allowed
+    /// MFA methods).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
+    /// Set when the target stopped being discovered (an AWS account that
+    /// left the organization): its principals were dropped, and its return
+    /// is a baseline, not a storm of new accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 /// A complete listing of one target. Monitors return this only when every

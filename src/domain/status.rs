@@ -75,6 +75,88 @@ pub struct Attributes {
     /// What the status rests on: the MFA device kinds the source listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mfa_devices: Vec<MfaDevice>,
+    /// Why a `not_applicable` principal cannot sign in with a factor of
+    /// this source (contract attribute `reason`): a report that says only
+    /// "not applicable" cannot be checked by the reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<NaReason>,
+}
+
+/// Why MFA does not apply to a principal (contract attribute `reason`),
+/// stored and shown by its snake_case name; a reason a source adds later
+/// is kept as it reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum NaReason {
+    /// An IAM user without a console password (access keys at most).
+    NoConsolePassword,
+    /// A service account (Snowflake `SERVICE`): no password, no MFA.
+    ServiceUser,
+    /// A disabled user cannot sign in at all.
+    DisabledUser,
+    /// A person without a password who signs in through the identity
+    /// provider (SSO, OAuth) or a key pair: MFA is the provider's job.
+    SsoOnly,
+    /// An account the identity provider owns (GitHub Enterprise Managed
+    /// User): no password or 2FA of the source's own.
+    IdpManaged,
+    /// An AWS member account's root without credentials (centralized root
+    /// access): it cannot sign in.
+    NoRootCredentials,
+    Other(String),
+}
+
+impl NaReason {
+    pub fn as_str(&self) -> &str {
+        match self {
+            NaReason::NoConsolePassword => "no_console_password",
+            NaReason::ServiceUser => "service_user",
+            NaReason::DisabledUser => "disabled_user",
+            NaReason::SsoOnly => "sso_only",
+            NaReason::IdpManaged => "idp_managed",
+            NaReason::NoRootCredentials => "no_root_credentials",
+            NaReason::Other(s) => s,
+        }
+    }
+
+    /// The phrase a report shows beside `not_applicable`.
+    pub fn describe(&self) -> &str {
+        match self {
+            NaReason::NoConsolePassword => "no console password",
+            NaReason::ServiceUser => "service user",
+            NaReason::DisabledUser => "disabled user",
+            NaReason::SsoOnly => "signs in through SSO only",
+            NaReason::IdpManaged => "managed by the identity provider",
+            NaReason::NoRootCredentials => "no root credentials",
+            NaReason::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for NaReason {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "no_console_password" => NaReason::NoConsolePassword,
+            "service_user" => NaReason::ServiceUser,
+            "disabled_user" => NaReason::DisabledUser,
+            "sso_only" => NaReason::SsoOnly,
+            "idp_managed" => NaReason::IdpManaged,
+            "no_root_credentials" => NaReason::NoRootCredentials,
+            _ => NaReason::Other(s),
+        }
+    }
+}
+
+impl From<NaReason> for String {
+    fn from(r: NaReason) -> String {
+        r.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for NaReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The kind of account a source says a principal is, stored and shown by
@@ -200,6 +282,28 @@ mod tests {
         assert_eq!(
             AccountKind::from("LEGACY_SERVICE"),
             AccountKind::LegacyService
+        );
+    }
+
+    #[test]
+    fn reasons_keep_their_contract_names_and_unknown_ones_as_read() {
+        for name in [
+            "no_console_password",
+            "service_user",
+            "disabled_user",
+            "sso_only",
+            "idp_managed",
+            "no_root_credentials",
+            "key_pair_only",
+        ] {
+            let r = NaReason::from(name.to_owned());
+            assert_eq!(r.as_str(), name);
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{name}\""));
+        }
+        assert_eq!(
+            NaReason::from("sso_only".to_owned()),
+            NaReason::SsoOnly,
+            "a known name reads as its variant, so matching on it works"
         );
     }
 

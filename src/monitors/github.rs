@@ -142,7 +142,7 @@ impl GithubMonitor {
         })?;
         Ok(TargetSettings {
             mfa_required: info.two_factor_requirement_enabled,
-            root_mfa_enabled: None,
+            ..TargetSettings::default()
         })
     }
 

@@ -1,6 +1,7 @@
 //! Sources of MFA status, one file per source behind one trait.
 
 pub mod aws_iam;
+pub mod aws_org;
 pub mod github;
 pub mod snowflake;
 pub mod snowflake_jwt;
@@ -38,6 +39,18 @@ pub enum MonitorError {
     Deadline(Duration),
 }
 
+/// What one discovery scope (an AWS organization, a GitHub enterprise)
+/// found: the targets it holds now, or why they could not be listed. A
+/// listing that is not whole is an error, never fewer targets: the pass
+/// retires a target that is no longer found.
+#[derive(Debug)]
+pub struct Discovery {
+    /// The scope's own key (e.g. `aws:o-a1b2c3d4e5`), under which its
+    /// health and its members are kept.
+    pub scope: TargetKey,
+    pub found: Result<Vec<TargetKey>, MonitorError>,
+}
+
 #[async_trait]
 pub trait Monitor: Send + Sync {
     fn source(&self) -> Source;
@@ -50,6 +63,17 @@ pub trait Monitor: Send + Sync {
     /// could say its real id (e.g. the account id behind `self`).
     fn provisional_key(&self, target: &str) -> TargetKey {
         TargetKey::new(self.source(), target)
+    }
+
+    /// Targets the monitor finds by itself, one `Discovery` per scope, on
+    /// top of the configured ones (ARCHITECTURE.md §3, discovery).
+    async fn discover(&self) -> Vec<Discovery> {
+        Vec::new()
+    }
+
+    /// The label `collect` reads a discovered target by.
+    fn label_for(&self, key: &TargetKey) -> String {
+        key.target.clone()
     }
 
     /// A complete snapshot of one target, or an error. Never a partial one.

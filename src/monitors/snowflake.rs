@@ -26,7 +26,7 @@ use super::snowflake_jwt::KeyPairAuth;
 use super::snowflake_rows::{Layout, Row};
 use super::{Monitor, MonitorError};
 use crate::domain::{
-    AccountKind, Attributes, MfaStatus, Observation, Source, TargetKey, TargetSettings,
+    AccountKind, Attributes, MfaStatus, NaReason, Observation, Source, TargetKey, TargetSettings,
     TargetSnapshot,
 };
 use crate::error::CheckItem;
@@ -513,6 +513,13 @@ pub fn user_status(row: &Row, admin: bool) -> (MfaStatus, Attributes) {
         console_login: !disabled && !service,
         kind: Some(AccountKind::from(kind.as_str())),
         bypass_active: bypass && !disabled,
+        reason: if disabled {
+            Some(NaReason::DisabledUser)
+        } else if service {
+            Some(NaReason::ServiceUser)
+        } else {
+            None
+        },
         ..Attributes::default()
     };
     (status, attributes)

@@ -13,6 +13,13 @@ pub fn table(r: &Report) -> String {
         .max()
         .unwrap_or(9)
         .max(9);
+    let status_width = r
+        .rows
+        .iter()
+        .map(|row| row.status_text().chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(25);
     let mut out = String::new();
     for (source, c) in &r.counts {
         let _ = writeln!(
@@ -30,7 +37,7 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<width$}  {:<25}  {:<5}  {:<20}  {:>6}",
+        "{:<width$}  {:<status_width$}  {:<5}  {:<20}  {:>6}",
         "PRINCIPAL", "STATUS", "ADMIN", "LOGIN", "DAYS"
     );
     let mut last = None;
@@ -41,7 +48,7 @@ pub fn table(r: &Report) -> String {
         last = Some(row.source);
         let _ = writeln!(
             out,
-            "{:<width$}  {:<25}  {:<5}  {:<20}  {:>6}",
+            "{:<width$}  {:<status_width$}  {:<5}  {:<20}  {:>6}",
             row.principal,
             row.status_text(),
             if row.admin { "yes" } else { "" },

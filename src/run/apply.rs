@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use super::{Pass, TargetResult};
-use crate::domain::{diff, Notice, TargetSnapshot};
+use crate::domain::{diff, retire, DiffOutcome, Notice, TargetKey, TargetSnapshot};
 use crate::state::{OutboxEntry, StateError, TargetCommit};
 
 impl Pass<'_> {
@@ -59,9 +59,73 @@ impl Pass<'_> {
                 "change detected"
             );
         }
+        self.commit_outcome(
+            key,
+            stored.as_ref().map(|s| s.version),
+            outcome,
+            dry_run,
+            channels,
+            now,
+            found,
+        )
+        .await
+        .map(|()| (result, change_count))
+    }
+
+    /// Retires a target its discovery no longer finds: one notice, its
+    /// principals dropped, committed like any other change. A target never
+    /// stored or already retired needs nothing.
+    pub(super) async fn retire_target(
+        &self,
+        key: &TargetKey,
+        scope: &TargetKey,
+        dry_run: bool,
+        channels: &[&'static str],
+        found: &mut Vec<Notice>,
+    ) -> Result<usize, (TargetResult, String)> {
+        let now = Utc::now();
+        let stored = self.store.load(key).await.map_err(|e| {
+            error!(target = %key, error = %e, "state could not be read; target not retired this pass");
+            (TargetResult::Failed, e.to_string())
+        })?;
+        let Some(prev) = stored.filter(|p| p.settings.retired_at.is_none()) else {
+            return Ok(0);
+        };
+        let outcome = retire(
+            &prev,
+            &format!("no longer found in {scope} (left, suspended or closed)"),
+            now,
+        );
+        info!(target = %key, scope = %scope, principals = prev.present().count(), "target retired");
+        self.commit_outcome(
+            key,
+            Some(prev.version),
+            outcome,
+            dry_run,
+            channels,
+            now,
+            found,
+        )
+        .await
+        .map(|()| 1)
+    }
+
+    /// Commits a diff's outcome with its notices pending for every channel
+    /// (nothing to write: nothing done; a dry run: notices only).
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_outcome(
+        &self,
+        key: &TargetKey,
+        expected_version: Option<u64>,
+        outcome: DiffOutcome,
+        dry_run: bool,
+        channels: &[&'static str],
+        now: DateTime<Utc>,
+        found: &mut Vec<Notice>,
+    ) -> Result<(), (TargetResult, String)> {
         if outcome.writes_nothing() || dry_run {
             found.extend(outcome.notices);
-            return Ok((result, change_count));
+            return Ok(());
         }
         let outbox = (!outcome.notices.is_empty()).then(|| OutboxEntry {
             id: format!("{}/{}", self.run_id, key),
@@ -71,7 +135,7 @@ impl Pass<'_> {
         });
         let commit = TargetCommit {
             key: key.clone(),
-            expected_version: stored.as_ref().map(|s| s.version),
+            expected_version,
             upserts: outcome.upserts,
             deletes: outcome.deletes,
             settings: outcome.settings,
@@ -82,7 +146,7 @@ impl Pass<'_> {
             Ok(version) => {
                 info!(target = %key, version, "state committed");
                 found.extend(outcome.notices);
-                Ok((result, change_count))
+                Ok(())
             }
             Err(e @ StateError::Conflict { .. }) => {
                 warn!(target = %key, error = %e, "another pass committed first; not alerting for this target");

@@ -1,11 +1,13 @@
-//! Step 1 of a pass: every configured target read concurrently, each
-//! bounded by its own timeout or by what the deadline leaves.
+//! Step 1 of a pass: the planned targets read, at most
+//! `target_concurrency` at once across all sources, each bounded by its own
+//! timeout or by what the deadline leaves when it starts.
 
 use std::time::Instant;
 
-use futures::future::join_all;
+use futures::StreamExt;
 use tracing::{error, info};
 
+use super::plan::Job;
 use super::Pass;
 use crate::domain::{TargetKey, TargetSnapshot};
 use crate::monitors::MonitorError;
@@ -16,23 +18,16 @@ pub(super) struct Collected {
     pub elapsed_ms: u64,
 }
 
-pub(super) async fn collect_all(pass: &Pass<'_>) -> Vec<Collected> {
-    // Every target starts now, so the bound is the same for all: its own
-    // timeout, or what the deadline leaves after the commit reserve.
-    let left = pass
-        .deadline
-        .remaining()
-        .saturating_sub(pass.deadline.reserve());
-    let (bound, cut_short) = if left < pass.target_timeout {
-        (left, true)
-    } else {
-        (pass.target_timeout, false)
-    };
-    let jobs = pass.monitors.iter().flat_map(|m| {
-        m.targets().into_iter().map(move |label| async move {
-            let key = m.provisional_key(&label);
+pub(super) async fn collect_all(pass: &Pass<'_>, jobs: Vec<Job<'_>>) -> Vec<Collected> {
+    // `buffered` keeps the planned order in the summary while never more
+    // than the bound are in flight: an organization of a thousand accounts
+    // must not open a thousand STS sessions at once.
+    futures::stream::iter(jobs)
+        .map(|job| async move {
+            let (bound, cut_short) = pass.bound_now();
             let started = Instant::now();
-            let result = match tokio::time::timeout(bound, m.collect(&label)).await {
+            let result = match tokio::time::timeout(bound, job.monitor.collect(&job.label)).await
+            {
                 Ok(r) => r,
                 Err(_) if cut_short => Err(MonitorError::Deadline(bound)),
                 Err(_) => Err(MonitorError::Timeout(bound)),
@@ -40,10 +35,31 @@ pub(super) async fn collect_all(pass: &Pass<'_>) -> Vec<Collected> {
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(s) => info!(target = %s.key, principals = s.principals.len(), elapsed_ms, "target collected"),
-                Err(e) => error!(target = %key, error = %e, elapsed_ms, "target failed"),
+                Err(e) => error!(target = %job.key, error = %e, elapsed_ms, "target failed"),
             }
-            Collected { key, result, elapsed_ms }
+            Collected {
+                key: job.key,
+                result,
+                elapsed_ms,
+            }
         })
-    });
-    join_all(jobs).await
+        .buffered(pass.target_concurrency.max(1))
+        .collect()
+        .await
+}
+
+impl Pass<'_> {
+    /// The bound for a read starting now: its own timeout, or what the
+    /// deadline leaves after the commit reserve (then `true`: cut short).
+    pub(super) fn bound_now(&self) -> (std::time::Duration, bool) {
+        let left = self
+            .deadline
+            .remaining()
+            .saturating_sub(self.deadline.reserve());
+        if left < self.target_timeout {
+            (left, true)
+        } else {
+            (self.target_timeout, false)
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod collect;
 mod deadline;
 mod deliver;
 mod health;
+mod plan;
 mod summary;
 #[cfg(test)]
 mod testkit;
@@ -43,6 +44,8 @@ pub struct Pass<'a> {
     pub notifiers: &'a [Box<dyn Notifier>],
     pub exemptions: &'a Exemptions,
     pub target_timeout: Duration,
+    /// Targets read at once across all monitors.
+    pub target_concurrency: usize,
     pub run_id: &'a str,
     pub deadline: Deadline,
     /// Failed passes in a row before a target's `source_failed` alert.
@@ -128,7 +131,9 @@ impl Pass<'_> {
         // completely (`None`) or why not, for its source health.
         let mut health_events: Vec<(TargetKey, Option<String>)> = Vec::new();
 
-        for collected in collect::collect_all(self).await {
+        let plan = self.plan().await;
+        let scopes = plan.scopes;
+        for collected in collect::collect_all(self, plan.jobs).await {
             let now = Utc::now();
             let snapshot = match collected.result {
                 Ok(s) => s,
@@ -203,6 +208,19 @@ impl Pass<'_> {
             });
         }
 
+        for scope in scopes {
+            self.settle_scope(
+                scope,
+                dry_run,
+                &channels,
+                &mut found,
+                &mut failures,
+                &mut health_events,
+                &mut targets,
+            )
+            .await;
+        }
+
         // Every failed read counts in the summary; the channels hear of a
         // target only once it has failed `failure_threshold` passes in a row.
         let mut changes: BTreeMap<Source, BTreeMap<ChangeKind, usize>> = BTreeMap::new();
@@ -267,5 +285,75 @@ impl Pass<'_> {
         };
         summary.ok = !summary.failed();
         summary
+    }
+
+    /// A discovery scope after its targets were read: a failed one counts
+    /// against its health like a target; a complete one retires the
+    /// members it no longer finds, and its members are written only once
+    /// every retirement is committed (a failed one is retried next pass).
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_scope(
+        &self,
+        scope: plan::Scope,
+        dry_run: bool,
+        channels: &[&'static str],
+        found: &mut Vec<Notice>,
+        failures: &mut Vec<Change>,
+        health_events: &mut Vec<(TargetKey, Option<String>)>,
+        targets: &mut Vec<TargetOutcome>,
+    ) {
+        let now = Utc::now();
+        let members = match scope.found {
+            Err(text) => {
+                failures.push(Change::of_target(
+                    &scope.key,
+                    ChangeKind::SourceFailed,
+                    text.clone(),
+                    now,
+                ));
+                health_events.push((scope.key.clone(), Some(text.clone())));
+                targets.push(TargetOutcome::failed(&scope.key, text));
+                return;
+            }
+            Ok(members) => members,
+        };
+        health_events.push((scope.key.clone(), None));
+        let mut all_retired = true;
+        for key in &scope.gone {
+            let outcome = self
+                .retire_target(key, &scope.key, dry_run, channels, found)
+                .await;
+            match outcome {
+                Ok(0) => {}
+                Ok(changes) => targets.push(TargetOutcome {
+                    result: TargetResult::Changed,
+                    changes,
+                    ..TargetOutcome::failed(key, String::new())
+                }),
+                Err((result, text)) => {
+                    all_retired = false;
+                    if result == TargetResult::Failed {
+                        failures.push(Change::of_target(
+                            key,
+                            ChangeKind::SourceFailed,
+                            text.clone(),
+                            now,
+                        ));
+                    }
+                    targets.push(TargetOutcome {
+                        result,
+                        ..TargetOutcome::failed(key, text)
+                    });
+                }
+            }
+        }
+        if dry_run || !scope.moved || !all_retired {
+            return;
+        }
+        if let Err(e) = self.store.record_discovered(&scope.key, &members).await {
+            // The next pass compares with the older members again: what
+            // joined is still read, what left is retired then.
+            error!(scope = %scope.key, error = %e, "the discovered members could not be stored");
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{ChangeKind, Notice, Source};
+use crate::domain::{ChangeKind, Notice, Source, TargetKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +40,23 @@ pub struct TargetOutcome {
     /// What the operator must fix for the listing to be exact.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+impl TargetOutcome {
+    /// A target that could not be read or committed, with why.
+    pub fn failed(key: &TargetKey, error: String) -> Self {
+        Self {
+            target: key.to_string(),
+            source: key.source,
+            result: TargetResult::Failed,
+            principals: 0,
+            non_compliant: 0,
+            changes: 0,
+            collect_ms: 0,
+            error: (!error.is_empty()).then_some(error),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -29,6 +29,14 @@ pub(super) enum Read {
 /// last entry repeats.
 pub(super) struct ScriptedMonitor {
     pub(super) targets: BTreeMap<String, Mutex<VecDeque<Read>>>,
+    /// With a discovery script, only these targets are configured; the
+    /// others are there to be found.
+    pub(super) configured: Option<Vec<String>>,
+    /// What the one scope `github:ent` finds on each pass (`None`: the
+    /// discovery fails); the last entry repeats.
+    pub(super) discovery: Mutex<VecDeque<Option<Vec<&'static str>>>>,
+    pub(super) in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(super) most_in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ScriptedMonitor {
@@ -38,8 +46,28 @@ impl ScriptedMonitor {
                 .iter()
                 .map(|(t, reads)| (t.to_string(), Mutex::new(reads.iter().cloned().collect())))
                 .collect(),
+            configured: None,
+            discovery: Mutex::new(VecDeque::new()),
+            in_flight: Default::default(),
+            most_in_flight: Default::default(),
         }
     }
+
+    /// Configures only `configured`; the scope `github:ent` finds the
+    /// rest as `discovery` says, pass by pass.
+    pub(super) fn discovering(
+        mut self,
+        configured: &[&str],
+        discovery: Vec<Option<Vec<&'static str>>>,
+    ) -> Self {
+        self.configured = Some(configured.iter().map(|t| t.to_string()).collect());
+        self.discovery = Mutex::new(discovery.into());
+        self
+    }
+}
+
+pub(super) fn scope() -> TargetKey {
+    TargetKey::new(Source::Github, "ent")
 }
 
 pub(super) fn user(name: &str, status: MfaStatus) -> Observation {
@@ -60,10 +88,41 @@ impl Monitor for ScriptedMonitor {
     }
 
     fn targets(&self) -> Vec<String> {
-        self.targets.keys().cloned().collect()
+        self.configured
+            .clone()
+            .unwrap_or_else(|| self.targets.keys().cloned().collect())
+    }
+
+    async fn discover(&self) -> Vec<crate::monitors::Discovery> {
+        let found = {
+            let mut q = self.discovery.lock().unwrap();
+            if q.len() > 1 {
+                q.pop_front().unwrap()
+            } else {
+                match q.front() {
+                    Some(f) => f.clone(),
+                    None => return Vec::new(),
+                }
+            }
+        };
+        vec![crate::monitors::Discovery {
+            scope: scope(),
+            found: found
+                .map(|ts| {
+                    ts.iter()
+                        .map(|t| TargetKey::new(Source::Github, *t))
+                        .collect()
+                })
+                .ok_or_else(|| MonitorError::Malformed("enterprise unreadable (scripted)".into())),
+        }]
     }
 
     async fn collect(&self, target: &str) -> Result<TargetSnapshot, MonitorError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.in_flight.fetch_sub(1, SeqCst);
         let read = {
             let mut q = self.targets[target].lock().unwrap();
             if q.len() > 1 {
@@ -78,7 +137,7 @@ impl Monitor for ScriptedMonitor {
                 principals: users.iter().map(|(n, s)| user(n, *s)).collect(),
                 settings: TargetSettings {
                     mfa_required: Some(true),
-                    root_mfa_enabled: None,
+                    ..TargetSettings::default()
                 },
                 warnings: Vec::new(),
             }),
@@ -171,6 +230,7 @@ pub(super) struct Harness {
     pub(super) delayed_after: Duration,
     pub(super) budget: Duration,
     pub(super) target_timeout: Duration,
+    pub(super) target_concurrency: usize,
 }
 
 /// Lets the harness keep a handle on each channel it gives the pass.
@@ -194,14 +254,19 @@ impl Notifier for Shared {
 
 impl Harness {
     pub(super) fn new(script: &[(&str, Vec<Read>)], channels: Vec<RecordingChannel>) -> Self {
+        Self::with_monitor(ScriptedMonitor::new(script), channels)
+    }
+
+    pub(super) fn with_monitor(monitor: ScriptedMonitor, channels: Vec<RecordingChannel>) -> Self {
         Self {
-            monitors: vec![Box::new(ScriptedMonitor::new(script))],
+            monitors: vec![Box::new(monitor)],
             store: MemoryStore::new(),
             channels: channels.into_iter().map(std::sync::Arc::new).collect(),
             threshold: 3,
             delayed_after: Duration::from_secs(30 * 60),
             budget: Duration::from_secs(60),
             target_timeout: Duration::from_secs(30),
+            target_concurrency: 16,
         }
     }
 
@@ -219,6 +284,7 @@ impl Harness {
             notifiers: &notifiers,
             exemptions: &exemptions,
             target_timeout: self.target_timeout,
+            target_concurrency: self.target_concurrency,
             run_id: &run_id,
             deadline: Deadline::after(self.budget),
             failure_threshold: self.threshold,

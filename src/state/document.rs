@@ -26,6 +26,9 @@ pub struct Document {
     /// Source health of failing targets, keyed by `SOURCE:TARGET`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub health: BTreeMap<String, Health>,
+    /// Members each discovery scope last found, keyed by `SOURCE:TARGET`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub discovered: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Document {
@@ -36,6 +39,7 @@ impl Default for Document {
             outbox: Vec::new(),
             lease: None,
             health: BTreeMap::new(),
+            discovered: BTreeMap::new(),
         }
     }
 }

@@ -169,6 +169,23 @@ impl StateStore for FileStore {
         })
     }
 
+    async fn discovered(&self) -> Result<BTreeMap<String, Vec<String>>, StateError> {
+        Ok(self.read()?.discovered)
+    }
+
+    async fn record_discovered(
+        &self,
+        scope: &TargetKey,
+        members: &[String],
+    ) -> Result<(), StateError> {
+        self.update(|doc| {
+            let changed =
+                doc.discovered.get(&scope.to_string()).map(Vec::as_slice) != Some(members);
+            doc.discovered.insert(scope.to_string(), members.to_vec());
+            Ok(((), changed))
+        })
+    }
+
     async fn check(&self) -> Result<String, StateError> {
         let doc = self.read()?;
         let exists = self.path.exists();

@@ -24,6 +24,8 @@ pub enum Operation {
     AcquireLease,
     Health,
     RecordHealth,
+    Discovered,
+    RecordDiscovered,
 }
 
 /// What an injected fault does.
@@ -162,6 +164,26 @@ impl StateStore for MemoryStore {
         self.enter(Operation::RecordHealth, Some(key))?
             .doc
             .record_health(key, health, outbox);
+        Ok(())
+    }
+
+    async fn discovered(&self) -> Result<BTreeMap<String, Vec<String>>, StateError> {
+        Ok(self
+            .enter(Operation::Discovered, None)?
+            .doc
+            .discovered
+            .clone())
+    }
+
+    async fn record_discovered(
+        &self,
+        scope: &TargetKey,
+        members: &[String],
+    ) -> Result<(), StateError> {
+        self.enter(Operation::RecordDiscovered, Some(scope))?
+            .doc
+            .discovered
+            .insert(scope.to_string(), members.to_vec());
         Ok(())
     }
 

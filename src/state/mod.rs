@@ -107,6 +107,19 @@ pub trait StateStore: Send + Sync {
         outbox: Option<OutboxEntry>,
     ) -> Result<(), StateError>;
 
+    /// The members each discovery scope found when it last completed
+    /// (target ids, keyed by the scope's `SOURCE:TARGET`), so that a member
+    /// no longer found can be retired and a failed discovery can still
+    /// read every member it knew (ARCHITECTURE.md §3, discovery).
+    async fn discovered(&self) -> Result<BTreeMap<String, Vec<String>>, StateError>;
+
+    /// Replaces the members a discovery scope found.
+    async fn record_discovered(
+        &self,
+        scope: &TargetKey,
+        members: &[String],
+    ) -> Result<(), StateError>;
+
     /// Reachability, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, StateError>;
 }

@@ -21,8 +21,11 @@ has `times` left applies:
      "delay": 10,                            # wait, then forward
      "delay_after": 10,                      # forward, then wait to answer
      "rewrite": [["from", "to"], ...],       # forward, edit the answer
-     "unprocessed": true}                    # BatchWriteItem: write nothing,
+     "unprocessed": true,                    # BatchWriteItem: write nothing,
                                              # return every item unprocessed
+     "count_in_flight": true}                # print `in_flight WHAT N` each
+                                             # time N requests of this rule
+                                             # are in flight at once, a new most
 """
 
 import http.client
@@ -36,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
 RULES = json.loads(sys.argv[2])
 LOCK = threading.Lock()
+IN_FLIGHT = {}
+MOST_IN_FLIGHT = {}
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -93,6 +98,21 @@ class Handler(BaseHTTPRequestHandler):
             return
         what = rule.get("action") or rule.get("target")
         print(f"fault {what}: {sorted(k for k in rule if k not in ('action', 'target'))}", flush=True)
+        if not rule.get("count_in_flight"):
+            self.apply(rule, what, body)
+            return
+        with LOCK:
+            IN_FLIGHT[what] = IN_FLIGHT.get(what, 0) + 1
+            if IN_FLIGHT[what] > MOST_IN_FLIGHT.get(what, 0):
+                MOST_IN_FLIGHT[what] = IN_FLIGHT[what]
+                print(f"in_flight {what} {IN_FLIGHT[what]}", flush=True)
+        try:
+            self.apply(rule, what, body)
+        finally:
+            with LOCK:
+                IN_FLIGHT[what] -= 1
+
+    def apply(self, rule, what, body):
         if "delay" in rule:
             time.sleep(rule["delay"])
         if "status" in rule:

@@ -16,7 +16,7 @@ use super::paging::call;
 use super::root::{self, RootFacts, RootManagement};
 use super::ROOT;
 use crate::domain::{
-    Attributes, MfaDevice, MfaStatus, Observation, Source, TargetKey, TargetSettings,
+    Attributes, MfaDevice, MfaStatus, NaReason, Observation, Source, TargetKey, TargetSettings,
     TargetSnapshot,
 };
 use crate::monitors::MonitorError;
@@ -173,6 +173,7 @@ pub async fn collect_account(
                         admin,
                         console_login: console,
                         mfa_devices: kinds,
+                        reason: (!console).then_some(NaReason::NoConsolePassword),
                         ..Attributes::default()
                     },
                 ))
@@ -194,6 +195,7 @@ pub async fn collect_account(
         Attributes {
             admin: true,
             console_login: !judged.no_credentials,
+            reason: judged.no_credentials.then_some(NaReason::NoRootCredentials),
             mfa_devices: if root_virtual {
                 vec![MfaDevice::Virtual]
             } else {
@@ -220,8 +222,8 @@ pub async fn collect_account(
         key: TargetKey::new(Source::Aws, account_id),
         principals,
         settings: TargetSettings {
-            mfa_required: None,
             root_mfa_enabled: facts.mfa,
+            ..TargetSettings::default()
         },
         warnings,
     })

@@ -24,13 +24,14 @@ pub mod paging;
 pub mod policy;
 pub mod root;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_iam::types::SummaryKeyType;
 
-use super::{Monitor, MonitorError};
+use super::{Discovery, Monitor, MonitorError};
 use crate::config::AwsAccount;
 use crate::domain::{Source, TargetKey, TargetSnapshot};
 use crate::error::CheckItem;
@@ -40,10 +41,15 @@ pub use credential_report::{parse_credential_report, ReportPolling, ReportRow, R
 pub use devices::device_kind;
 pub use limiter::AimdBounds;
 pub use org_features::OrgFeatures;
+pub(super) use paging::call;
 pub use root::RootManagement;
 
 /// The principal name of an account's root user (contract).
 pub const ROOT: &str = "<root>";
+
+/// The discovery scope of `org:ROLE_NAME`: one organization per set of
+/// credentials, so one fixed key keeps its members across passes.
+pub const ORGANIZATION_SCOPE: &str = "organization";
 
 pub struct AwsIamMonitor {
     base: SdkConfig,
@@ -51,6 +57,12 @@ pub struct AwsIamMonitor {
     polling: ReportPolling,
     per_user: AimdBounds,
     org_features: org_features::OrgFeaturesCache,
+    /// `AWS_IAM_EXCLUDE_ACCOUNTS`.
+    excluded: BTreeSet<String>,
+    /// The calling account and its partition, asked once: the account
+    /// `self` stands for, read directly when discovery finds it.
+    caller: tokio::sync::OnceCell<(String, String)>,
+    org_page_size: i32,
 }
 
 impl AwsIamMonitor {
@@ -61,7 +73,70 @@ impl AwsIamMonitor {
             polling: ReportPolling::default(),
             per_user: AimdBounds::default(),
             org_features: Default::default(),
+            excluded: BTreeSet::new(),
+            caller: tokio::sync::OnceCell::new(),
+            org_page_size: 20,
         }
+    }
+
+    pub fn excluding(mut self, excluded: BTreeSet<String>) -> Self {
+        self.excluded = excluded;
+        self
+    }
+
+    /// ListAccounts page size (20, its maximum, unless a test wants pages).
+    pub fn with_org_page_size(mut self, size: i32) -> Self {
+        self.org_page_size = size;
+        self
+    }
+
+    fn org_role(&self) -> Option<&str> {
+        self.accounts.iter().find_map(|a| match a {
+            AwsAccount::Organization { role_name } => Some(role_name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The calling account's id and partition.
+    async fn caller(&self) -> Result<&(String, String), MonitorError> {
+        self.caller
+            .get_or_try_init(|| async {
+                let out = aws_sdk_sts::Client::new(&self.base)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| call("sts:GetCallerIdentity", e))?;
+                let account = out.account.ok_or_else(|| {
+                    MonitorError::Malformed("sts:GetCallerIdentity returned no account".into())
+                })?;
+                let partition = out
+                    .arn
+                    .as_deref()
+                    .and_then(|arn| arn.split(':').nth(1))
+                    .unwrap_or("aws")
+                    .to_owned();
+                Ok((account, partition))
+            })
+            .await
+    }
+
+    /// Every account of the organization to read, the excluded left out.
+    async fn organization(&self) -> Result<Vec<TargetKey>, MonitorError> {
+        let (caller, _) = self.caller().await?.clone();
+        let client = aws_sdk_organizations::Client::new(&self.base);
+        let accounts = super::aws_org::list_accounts(&client, self.org_page_size).await?;
+        tracing::debug!(
+            active = accounts.active.len(),
+            inactive = accounts.inactive.len(),
+            caller = %caller,
+            "organization listed"
+        );
+        Ok(accounts
+            .active
+            .into_iter()
+            .filter(|id| !self.excluded.contains(id))
+            .map(|id| TargetKey::new(Source::Aws, id))
+            .collect())
     }
 
     pub fn with_report_polling(mut self, interval: Duration, max_wait: Duration) -> Self {
@@ -94,12 +169,18 @@ impl AwsIamMonitor {
             .build()
     }
 
-    /// SDK config holding the credentials of the account behind `label`.
+    /// SDK config holding the credentials of the account behind `label`:
+    /// `self`, a configured role ARN, or the role ARN `label_for` gave a
+    /// discovered account.
     async fn config_for(&self, label: &str) -> Result<SdkConfig, MonitorError> {
+        let discovered =
+            self.org_role().is_some() && label.starts_with("arn:") && label.contains(":role/");
         match self.account(label) {
-            Some(AwsAccount::SelfAccount) => Ok(self.base.clone()),
+            // The calling account, configured or found by discovery.
+            _ if label == "self" => Ok(self.base.clone()),
             Some(AwsAccount::Role { arn, .. }) => Ok(self.assume(arn).await),
-            None => Err(MonitorError::Malformed(format!(
+            _ if discovered => Ok(self.assume(label).await),
+            _ => Err(MonitorError::Malformed(format!(
                 "no configured AWS account `{label}`"
             ))),
         }
@@ -127,7 +208,15 @@ impl Monitor for AwsIamMonitor {
     }
 
     fn targets(&self) -> Vec<String> {
-        self.accounts.iter().map(|a| a.label().to_owned()).collect()
+        self.accounts
+            .iter()
+            .filter(|a| match a {
+                AwsAccount::Role { account_id, .. } => !self.excluded.contains(account_id),
+                AwsAccount::SelfAccount => true,
+                AwsAccount::Organization { .. } => false,
+            })
+            .map(|a| a.label().to_owned())
+            .collect()
     }
 
     fn provisional_key(&self, target: &str) -> TargetKey {
@@ -135,7 +224,39 @@ impl Monitor for AwsIamMonitor {
             Some(AwsAccount::Role { account_id, .. }) => {
                 TargetKey::new(Source::Aws, account_id.clone())
             }
-            _ => TargetKey::new(Source::Aws, target),
+            // Known once discovery asked who is calling, so that the
+            // management account found in the organization is not read
+            // a second time under `self`.
+            Some(AwsAccount::SelfAccount) => match self.caller.get() {
+                Some((account, _)) => TargetKey::new(Source::Aws, account.clone()),
+                None => TargetKey::new(Source::Aws, target),
+            },
+            _ => match target.split(':').nth(4) {
+                Some(account) if target.starts_with("arn:") => TargetKey::new(Source::Aws, account),
+                _ => TargetKey::new(Source::Aws, target),
+            },
+        }
+    }
+
+    async fn discover(&self) -> Vec<Discovery> {
+        if self.org_role().is_none() {
+            return Vec::new();
+        }
+        vec![Discovery {
+            scope: TargetKey::new(Source::Aws, ORGANIZATION_SCOPE),
+            found: self.organization().await,
+        }]
+    }
+
+    fn label_for(&self, key: &TargetKey) -> String {
+        match (self.caller.get(), self.org_role()) {
+            (Some((caller, _)), _) if *caller == key.target => "self".into(),
+            (caller, Some(role)) => format!(
+                "arn:{}:iam::{}:role/{role}",
+                caller.map_or("aws", |(_, p)| p.as_str()),
+                key.target
+            ),
+            (_, None) => key.target.clone(),
         }
     }
 

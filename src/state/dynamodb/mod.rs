@@ -11,6 +11,7 @@
 //! | outbox    | `#outbox`       | `CREATED_AT#ENTRY_ID#CHUNK`  | `entry` (S), `created_at` (S), `chunk`, `chunks` (N), `channels` (SS, still pending), `notices` (S, one piece of the JSON array) |
 //! | health    | `#health`       | `SOURCE:TARGET`              | `health` (S, JSON: failures in a row, since, last error, alerted); only while failing |
 //! | lease     | `#lease`        | `#lease`                     | `holder`, `until` (S), `expires_at` (N, the table's TTL attribute) |
+//! | discovery | `#discovery`    | `SOURCE:TARGET` of the scope | `members` (S, JSON array of target ids found when the scope last completed) |
 //!
 //! Sort keys starting with `#` are reserved for the store: a principal whose
 //! name itself starts with `#` is stored under `#` + its name (`##x` is `#x`).
@@ -26,6 +27,7 @@ mod apply;
 mod batch;
 mod codec;
 mod commit;
+mod discovery;
 mod health;
 mod lease;
 mod outbox;
@@ -151,6 +153,18 @@ impl StateStore for DynamoDbStore {
         outbox: Option<OutboxEntry>,
     ) -> Result<(), StateError> {
         self.write_health(key, health, outbox).await
+    }
+
+    async fn discovered(&self) -> Result<BTreeMap<String, Vec<String>>, StateError> {
+        self.read_discovered().await
+    }
+
+    async fn record_discovered(
+        &self,
+        scope: &TargetKey,
+        members: &[String],
+    ) -> Result<(), StateError> {
+        self.write_discovered(scope, members).await
     }
 
     async fn check(&self) -> Result<String, StateError> {

@@ -153,13 +153,14 @@ impl DynamoDbStore {
                 .table_name(&self.table)
                 .consistent_read(true)
                 .filter_expression(
-                    "#pk <> :outbox AND #pk <> :lease AND #pk <> :health AND #pk <> :apply",
+                    "#pk <> :outbox AND #pk <> :lease AND #pk <> :health AND #pk <> :apply AND #pk <> :discovery",
                 )
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_values(":outbox", s(OUTBOX))
                 .expression_attribute_values(":lease", s(LEASE))
                 .expression_attribute_values(":health", s(HEALTH))
                 .expression_attribute_values(":apply", s(APPLY))
+                .expression_attribute_values(":discovery", s(DISCOVERY))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

@@ -26,6 +26,8 @@ pub const OUTBOX: &str = "#outbox";
 pub const HEALTH: &str = "#health";
 /// Partition and sort key of the pass lease item.
 pub const LEASE: &str = "#lease";
+/// Partition of the members each discovery scope last found.
+pub const DISCOVERY: &str = "#discovery";
 /// Epoch seconds; the table's TTL attribute, so expired leases go away.
 pub const EXPIRES_AT: &str = "expires_at";
 /// Partition of the staged principal writes of a commit (`apply.rs`).
