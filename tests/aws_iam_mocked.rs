@@ -113,12 +113,15 @@ struct World {
     devices: Vec<(&'static str, &'static str)>,
     summary: Option<Vec<(SummaryKeyType, i32)>>,
     root_virtual: bool,
+    /// `GeneratedTime` of the report (seconds).
+    generated: i64,
 }
 
 impl World {
     fn rules(&self) -> Vec<Rule> {
         let csv = format!("{HEADER}\n{}\n", self.report.join("\n"));
         let root_virtual = self.root_virtual;
+        let generated = self.generated;
         let mut rules = vec![
             mock!(Client::generate_credential_report).then_output(|| {
                 GenerateCredentialReportOutput::builder()
@@ -128,7 +131,7 @@ impl World {
             mock!(Client::get_credential_report).then_output(move || {
                 GetCredentialReportOutput::builder()
                     .content(Blob::new(csv.clone()))
-                    .generated_time(DateTime::from_secs(CREATED + 3600))
+                    .generated_time(DateTime::from_secs(generated))
                     .build()
             }),
             mock!(Client::list_virtual_mfa_devices).then_output(move || {
@@ -283,6 +286,7 @@ fn base() -> World {
         devices: vec![("boss", "GAHT12345678")],
         summary: Some(summary(1, 1, 0, 0)),
         root_virtual: true,
+        generated: CREATED + 3600,
     }
 }
 
@@ -691,4 +695,64 @@ async fn the_organizations_root_credentials_management_is_read_from_the_manageme
         read.for_account(ACCOUNT),
         RootManagement::Unknown(_)
     ));
+}
+
+fn login_profile(name: &'static str) -> Rule {
+    mock!(Client::get_login_profile).then_output(move || {
+        aws_sdk_iam::operation::get_login_profile::GetLoginProfileOutput::builder()
+            .login_profile(
+                aws_sdk_iam::types::LoginProfile::builder()
+                    .user_name(name)
+                    .create_date(DateTime::from_secs(0))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn a_console_password_added_since_an_older_report_shows_on_the_next_pass() {
+    let mut w = base();
+    // The report (an hour after creation, long ago) says svc has no password.
+    w.report.push(report_row("svc", "false", "false"));
+    w.pages[0].users.push(user_detail("svc", &[], &[], None));
+    let rules = w.rules();
+    let login = login_profile("svc");
+    let mut refs: Vec<&Rule> = rules.iter().collect();
+    refs.push(&login);
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, refs.as_slice());
+    let s = collect_account(&client, ACCOUNT, &options()).await.unwrap();
+    let svc = find(&s, "svc");
+    assert_eq!(
+        svc.status,
+        MfaStatus::Disabled,
+        "a console user without MFA now"
+    );
+    assert!(svc.attributes.console_login);
+    assert_eq!(login.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_report_generated_by_this_pass_is_trusted_without_login_profile_reads() {
+    let mut w = base();
+    w.generated = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    w.report.push(report_row("svc", "false", "false"));
+    w.pages[0].users.push(user_detail("svc", &[], &[], None));
+    let rules = w.rules();
+    let login = login_profile("svc");
+    let mut refs: Vec<&Rule> = rules.iter().collect();
+    refs.push(&login);
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, refs.as_slice());
+    let s = collect_account(&client, ACCOUNT, &options()).await.unwrap();
+    let svc = find(&s, "svc");
+    assert_eq!(svc.status, MfaStatus::NotApplicable);
+    assert_eq!(
+        svc.attributes.reason,
+        Some(mfa_monitor::domain::NaReason::NoConsolePassword)
+    );
+    assert_eq!(login.num_calls(), 0, "the report is current: no live read");
 }

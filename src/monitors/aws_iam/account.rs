@@ -116,12 +116,76 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Reads one account completely with a client holding its credentials.
+/// Reads one account completely with a client holding its credentials,
+/// judging its root with `options.root_management`.
 pub async fn collect_account(
     iam: &aws_sdk_iam::Client,
     account_id: &str,
     options: &ReadOptions,
 ) -> Result<TargetSnapshot, MonitorError> {
+    Ok(read_users(iam, account_id, options)
+        .await?
+        .finish(&options.root_management))
+}
+
+/// An account read but its root not yet judged: the organization is asked
+/// only when the answer depends on it (a root without MFA or credentials).
+pub struct AccountRead {
+    account_id: String,
+    principals: Vec<Observation>,
+    facts: RootFacts,
+    root_virtual: bool,
+    warnings: Vec<String>,
+}
+
+impl AccountRead {
+    pub fn root_needs_organization(&self) -> bool {
+        root::depends_on_management(&self.facts)
+    }
+
+    pub fn finish(mut self, management: &RootManagement) -> TargetSnapshot {
+        let judged = root::judge(&self.facts, management);
+        self.warnings.extend(judged.warning);
+        self.principals.push(Observation::new(
+            ROOT,
+            judged.status,
+            Attributes {
+                admin: true,
+                console_login: !judged.no_credentials,
+                reason: judged.no_credentials.then_some(NaReason::NoRootCredentials),
+                mfa_devices: if self.root_virtual {
+                    vec![MfaDevice::Virtual]
+                } else {
+                    Vec::new()
+                },
+                ..Attributes::default()
+            },
+        ));
+        self.principals.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_status: BTreeMap<MfaStatus, usize> =
+            self.principals.iter().fold(BTreeMap::new(), |mut m, p| {
+                *m.entry(p.status).or_insert(0) += 1;
+                m
+            });
+        debug!(account = %self.account_id, ?by_status, "account read");
+        TargetSnapshot {
+            key: TargetKey::new(Source::Aws, self.account_id),
+            principals: self.principals,
+            settings: TargetSettings {
+                root_mfa_enabled: self.facts.mfa,
+                ..TargetSettings::default()
+            },
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// Every user of one account, and the facts the root is judged on.
+pub async fn read_users(
+    iam: &aws_sdk_iam::Client,
+    account_id: &str,
+    options: &ReadOptions,
+) -> Result<AccountRead, MonitorError> {
     let started = now_secs();
     let (report, auth, (virtual_users, root_virtual), summary) = tokio::try_join!(
         credential_report::fetch(iam, options.polling),
@@ -130,7 +194,7 @@ pub async fn collect_account(
         async { Ok(account_summary(iam).await) },
     )?;
     let unlisted = authz::read_unlisted(iam, auth.unlisted_policies()).await?;
-    let (admins, mut warnings) = auth.admins(&unlisted);
+    let (admins, warnings) = auth.admins(&unlisted);
     let fresh = report
         .generated
         .is_some_and(|g| g >= started - FRESH_REPORT_SKEW_SECS);
@@ -181,50 +245,24 @@ pub async fn collect_account(
         })
         .collect();
     // The limiter bounds the calls; this only bounds the futures alive.
-    let mut principals: Vec<Observation> = futures::stream::iter(reads)
+    let principals: Vec<Observation> = futures::stream::iter(reads)
         .buffer_unordered(options.per_user.max.max(1))
         .try_collect()
         .await?;
 
-    let facts = RootFacts::read(summary.as_ref(), rows.get(REPORT_ROOT_USER).copied());
-    let judged = root::judge(&facts, &options.root_management);
-    warnings.extend(judged.warning);
-    principals.push(Observation::new(
-        ROOT,
-        judged.status,
-        Attributes {
-            admin: true,
-            console_login: !judged.no_credentials,
-            reason: judged.no_credentials.then_some(NaReason::NoRootCredentials),
-            mfa_devices: if root_virtual {
-                vec![MfaDevice::Virtual]
-            } else {
-                Vec::new()
-            },
-            ..Attributes::default()
-        },
-    ));
-    principals.sort_by(|a, b| a.name.cmp(&b.name));
-    let by_status: BTreeMap<MfaStatus, usize> =
-        principals.iter().fold(BTreeMap::new(), |mut m, p| {
-            *m.entry(p.status).or_insert(0) += 1;
-            m
-        });
     debug!(
         account = account_id,
-        ?by_status,
+        users = principals.len(),
         fresh_report = fresh,
         per_user_limit = limiter.limit(),
         throttled = limiter.throttles(),
-        "account read"
+        "users read"
     );
-    Ok(TargetSnapshot {
-        key: TargetKey::new(Source::Aws, account_id),
+    Ok(AccountRead {
+        account_id: account_id.to_owned(),
+        facts: RootFacts::read(summary.as_ref(), rows.get(REPORT_ROOT_USER).copied()),
         principals,
-        settings: TargetSettings {
-            root_mfa_enabled: facts.mfa,
-            ..TargetSettings::default()
-        },
+        root_virtual,
         warnings,
     })
 }

@@ -188,16 +188,26 @@ impl AwsIamMonitor {
 
     /// Reads the account whose credentials `config` holds, judging its root
     /// with what the organization says (read with the monitor's own
-    /// credentials, cached for a few minutes).
+    /// credentials, cached for a few minutes, and asked only when a root
+    /// without MFA has no credentials either).
     pub async fn read_with(&self, config: &SdkConfig) -> Result<TargetSnapshot, MonitorError> {
         let account_id = account::account_id(config).await?;
-        let org = self.org_features.get(&self.base).await;
         let options = ReadOptions {
             polling: self.polling,
-            root_management: org.for_account(&account_id),
+            root_management: RootManagement::NotCentral,
             per_user: self.per_user,
         };
-        collect_account(&aws_sdk_iam::Client::new(config), &account_id, &options).await
+        let read =
+            account::read_users(&aws_sdk_iam::Client::new(config), &account_id, &options).await?;
+        let management = if read.root_needs_organization() {
+            self.org_features
+                .get(&self.base)
+                .await
+                .for_account(&account_id)
+        } else {
+            RootManagement::NotCentral
+        };
+        Ok(read.finish(&management))
     }
 }
 

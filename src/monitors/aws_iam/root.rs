@@ -84,6 +84,12 @@ pub struct RootJudgement {
     pub warning: Option<String>,
 }
 
+/// Whether [`judge`] needs the organization's answer: only for a root with
+/// no MFA and no credentials.
+pub fn depends_on_management(facts: &RootFacts) -> bool {
+    facts.mfa == Some(false) && facts.has_no_credentials()
+}
+
 pub fn judge(facts: &RootFacts, management: &RootManagement) -> RootJudgement {
     let verdict = |status, no_credentials, warning| RootJudgement {
         status,
