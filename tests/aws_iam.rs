@@ -5,13 +5,23 @@ use std::time::Duration;
 
 use mfa_monitor::config::AwsAccount;
 use mfa_monitor::domain::{MfaStatus, Observation, TargetSnapshot};
-use mfa_monitor::monitors::aws_iam::{collect_account, AwsIamMonitor, ReportPolling};
+use mfa_monitor::monitors::aws_iam::{
+    collect_account, AwsIamMonitor, ReadOptions, ReportPolling, RootManagement,
+};
 use mfa_monitor::monitors::{Monitor, MonitorError};
 
 const FAST: ReportPolling = ReportPolling {
     interval: Duration::from_millis(50),
     max_wait: Duration::from_secs(10),
 };
+
+fn fast() -> ReadOptions {
+    ReadOptions {
+        polling: FAST,
+        root_management: RootManagement::NotCentral,
+        ..ReadOptions::default()
+    }
+}
 
 fn find<'a>(s: &'a TargetSnapshot, name: &str) -> &'a Observation {
     s.principals
@@ -35,7 +45,7 @@ async fn every_user_gets_a_status_from_devices_and_console_access() {
         .await
         .unwrap();
 
-    let s = collect_account(&iam, &account, FAST).await.unwrap();
+    let s = collect_account(&iam, &account, &fast()).await.unwrap();
     assert_eq!(s.key.to_string(), format!("aws:{account}"));
     assert_eq!(s.principals.len(), 4, "3 users and <root>");
     let alice = find(&s, "alice");
@@ -88,10 +98,134 @@ async fn administrator_access_directly_or_through_a_group_makes_an_admin() {
         .await
         .unwrap();
 
-    let s = collect_account(&iam, &account, FAST).await.unwrap();
+    let s = collect_account(&iam, &account, &fast()).await.unwrap();
     assert!(find(&s, "direct").attributes.admin);
     assert!(find(&s, "grouped").attributes.admin);
     assert!(!find(&s, "plain").attributes.admin);
+}
+
+#[tokio::test]
+async fn admins_through_an_inline_star_policy_a_customer_managed_policy_and_a_group() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let account = common::unique_account();
+    let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
+    for u in ["inline", "managed", "grouped", "reader", "plain"] {
+        common::seed_user(&iam, u, false).await;
+    }
+    let everything =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*:*","Resource":"*"}}"#;
+    let iam_star = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*"],"Resource":["*"]}]}"#;
+    let reads = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"},{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#;
+    iam.put_user_policy()
+        .user_name("inline")
+        .policy_name("everything")
+        .policy_document(everything)
+        .send()
+        .await
+        .unwrap();
+    let custom = iam
+        .create_policy()
+        .policy_name("iam-everything")
+        .policy_document(iam_star)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .arn
+        .unwrap();
+    iam.attach_user_policy()
+        .user_name("managed")
+        .policy_arn(&custom)
+        .send()
+        .await
+        .unwrap();
+    iam.create_group().group_name("ops").send().await.unwrap();
+    iam.put_group_policy()
+        .group_name("ops")
+        .policy_name("everything")
+        .policy_document(everything)
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("ops")
+        .user_name("grouped")
+        .send()
+        .await
+        .unwrap();
+    iam.put_user_policy()
+        .user_name("reader")
+        .policy_name("reads")
+        .policy_document(reads)
+        .send()
+        .await
+        .unwrap();
+
+    let s = collect_account(&iam, &account, &fast()).await.unwrap();
+    for name in ["inline", "managed", "grouped"] {
+        assert!(find(&s, name).attributes.admin, "{name} should be admin");
+    }
+    assert!(
+        !find(&s, "reader").attributes.admin,
+        "NotAction is not counted"
+    );
+    assert!(!find(&s, "plain").attributes.admin);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+}
+
+#[tokio::test]
+async fn throttled_iam_is_retried_and_the_answer_is_exact() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let account = common::unique_account();
+    let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
+    common::seed_user(&iam, "alice", true).await;
+    common::seed_user(&iam, "carol", false).await;
+    let throttled = |action: &str, times: u32| {
+        serde_json::json!({"action": action, "times": times, "status": 400,
+            "headers": {"Content-Type": "text/xml"},
+            "body": "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>f00d</RequestId></ErrorResponse>"})
+    };
+    let proxy = common::FaultProxy::start(
+        &common::moto_url(),
+        serde_json::json!([
+            throttled("GetAccountAuthorizationDetails", 2),
+            throttled("ListVirtualMFADevices", 1),
+            throttled("GetCredentialReport", 1),
+            throttled("GetLoginProfile", 3),
+        ]),
+    )
+    .await;
+    let through = common::account_config(&account)
+        .await
+        .into_builder()
+        .endpoint_url(&proxy.url)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
+        .build();
+    // A service user without a password: its login profile is read live.
+    iam.create_user().user_name("svc").send().await.unwrap();
+    let s = collect_account(&aws_sdk_iam::Client::new(&through), &account, &fast())
+        .await
+        .unwrap();
+    assert_eq!(find(&s, "alice").status, MfaStatus::Enabled);
+    assert_eq!(find(&s, "carol").status, MfaStatus::Disabled);
+    assert_eq!(find(&s, "svc").status, MfaStatus::NotApplicable);
+    let log = proxy.log.lock().unwrap().clone();
+    for action in [
+        "GetAccountAuthorizationDetails",
+        "ListVirtualMFADevices",
+        "GetCredentialReport",
+        "GetLoginProfile",
+    ] {
+        assert!(
+            log.iter().any(|l| l.contains(action)),
+            "{action} was throttled: {log:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -102,11 +236,11 @@ async fn a_user_created_after_the_report_and_a_device_removed_since_are_read_liv
     let account = common::unique_account();
     let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
     common::seed_user(&iam, "early", true).await;
-    collect_account(&iam, &account, FAST).await.unwrap();
+    collect_account(&iam, &account, &fast()).await.unwrap();
     // The report is now generated; the changes below come after it.
     common::seed_user(&iam, "late", false).await;
     common::remove_mfa(&iam, &account, "early").await;
-    let s = collect_account(&iam, &account, FAST).await.unwrap();
+    let s = collect_account(&iam, &account, &fast()).await.unwrap();
     assert_eq!(find(&s, "late").status, MfaStatus::Disabled);
     assert!(find(&s, "late").attributes.console_login);
     assert_eq!(

@@ -484,13 +484,13 @@ async fn killed_while_collecting_nothing_is_committed_or_sent_and_the_next_pass_
     let env = world.table_env().await;
     let proxy = FaultProxy::start(
         &common::moto_url(),
-        json!([{"action": "ListUsers", "delay": 120}]),
+        json!([{"action": "GetAccountAuthorizationDetails", "delay": 120}]),
     )
     .await;
     let lapses = kill_at(
         &with(&env, &[("AWS_ENDPOINT_URL_IAM", &proxy.url)]),
         &proxy,
-        "fault ListUsers",
+        "fault GetAccountAuthorizationDetails",
     )
     .await;
     let status = common::run_binary(&["status", "--json"], &env).await;

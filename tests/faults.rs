@@ -277,24 +277,32 @@ fn aws_error(code: &str, message: &str) -> String {
 fn iam_rules(fault: Fault) -> Value {
     let xml = json!({"Content-Type": "text/xml"});
     match fault {
-        Fault::Timeout => json!([{"action": "ListUsers", "delay": 120}]),
-        Fault::ServerError => json!([{"action": "ListUsers", "status": 500, "headers": xml,
-            "body": aws_error("ServiceFailure", "Internal failure")}]),
-        Fault::Unauthorized => json!([{"action": "ListUsers", "status": 401, "headers": xml,
-            "body": aws_error("InvalidClientTokenId", "The security token included in the request is invalid.")}]),
-        Fault::Forbidden => json!([{"action": "ListUsers", "status": 403, "headers": xml,
-            "body": aws_error("AccessDenied", "User is not authorized to perform: iam:ListUsers")}]),
+        Fault::Timeout => json!([{"action": "GetAccountAuthorizationDetails", "delay": 120}]),
+        Fault::ServerError => {
+            json!([{"action": "GetAccountAuthorizationDetails", "status": 500, "headers": xml,
+            "body": aws_error("ServiceFailure", "Internal failure")}])
+        }
+        Fault::Unauthorized => {
+            json!([{"action": "GetAccountAuthorizationDetails", "status": 401, "headers": xml,
+            "body": aws_error("InvalidClientTokenId", "The security token included in the request is invalid.")}])
+        }
+        Fault::Forbidden => {
+            json!([{"action": "GetAccountAuthorizationDetails", "status": 403, "headers": xml,
+            "body": aws_error("AccessDenied", "User is not authorized to perform: iam:GetAccountAuthorizationDetails")}])
+        }
         Fault::RateLimitBeyondBudget => {
-            json!([{"action": "ListUsers", "status": 400, "headers": xml,
+            json!([{"action": "GetAccountAuthorizationDetails", "status": 400, "headers": xml,
             "body": aws_error("Throttling", "Rate exceeded")}])
         }
-        Fault::MalformedBody => json!([{"action": "ListUsers", "status": 200, "headers": xml,
-            "body": "<html>unicorn</html>"}]),
+        Fault::MalformedBody => {
+            json!([{"action": "GetAccountAuthorizationDetails", "status": 200, "headers": xml,
+            "body": "<html>unicorn</html>"}])
+        }
         // The listing says there is more, and the next page never comes.
         Fault::MissingPage => json!([
-            {"action": "ListUsers", "body_contains": "Marker=", "status": 500, "headers": xml,
+            {"action": "GetAccountAuthorizationDetails", "body_contains": "Marker=", "status": 500, "headers": xml,
              "body": aws_error("ServiceFailure", "Internal failure")},
-            {"action": "ListUsers", "rewrite": [["<IsTruncated>false</IsTruncated>",
+            {"action": "GetAccountAuthorizationDetails", "rewrite": [["<IsTruncated>false</IsTruncated>",
              "<IsTruncated>true</IsTruncated><Marker>page-2</Marker>"]]}
         ]),
         Fault::ConnectionRefused => unreachable!("set through the environment"),

@@ -324,7 +324,7 @@ async fn near_its_deadline_a_pass_fails_the_slow_target_and_still_commits_the_re
     common::github_fake::serve(&github, "acme", &common::github_fake::standard_org()).await;
     let proxy = common::FaultProxy::start(
         &common::moto_url(),
-        serde_json::json!([{"action": "ListUsers", "delay": 120}]),
+        serde_json::json!([{"action": "GetAccountAuthorizationDetails", "delay": 120}]),
     )
     .await;
     let mut env = world.table_env().await;
