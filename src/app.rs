@@ -177,16 +177,6 @@ impl App {
         .await
     }
 
-    /// The exemptions in force at `now`: the permanent ones and the stored
-    /// ones not yet ended.
-    pub async fn exemptions(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<crate::domain::Exemptions, StateError> {
-        let stored = self.store.exemptions().await?;
-        Ok(self.config.exemptions.with_stored(&stored, now))
-    }
-
     /// The status report from the stored state; with `send`, delivered to
     /// every channel. Returns the report and each channel's outcome.
     pub async fn report(
@@ -196,8 +186,20 @@ impl App {
     ) -> Result<(Report, Vec<ChannelOutcome>), StateError> {
         let targets = self.store.targets().await?;
         let now = chrono::Utc::now();
-        let exemptions = self.exemptions(now).await?;
-        let report = crate::domain::report::build(&targets, &exemptions, filter, now);
+        let stored = self.store.exemptions().await?;
+        let exemptions = self.config.exemptions.with_stored(&stored, now);
+        let mut report = crate::domain::report::build(&targets, &exemptions, filter, now);
+        report.remind_days = self.config.remind_days;
+        report.open_beyond =
+            crate::domain::report::open_beyond(&targets, &exemptions, self.config.remind_days, now);
+        let today = now.date_naive();
+        report.exemptions_no_longer_needed = crate::domain::report::no_longer_needed(
+            &targets,
+            stored
+                .iter()
+                .filter(|e| e.in_force(today))
+                .map(|e| &e.principal),
+        );
         let mut outcomes = Vec::new();
         if send {
             for n in &self.notifiers {

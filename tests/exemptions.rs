@@ -344,3 +344,53 @@ async fn exemptions_in_a_dynamodb_table_survive_across_commands_and_passes() {
     let s = w.pass().await;
     assert_eq!(count(&s, "exemption_expired"), 1, "removed is ended: {s}");
 }
+
+#[tokio::test]
+async fn the_report_reminds_of_what_stayed_open_beyond_the_bound_and_of_exemptions_no_longer_needed(
+) {
+    let w = World::new(&[("MFA_REMIND_DAYS", "14")]).await;
+    acme(&w.server, &[2, 3], &[], &[]).await;
+    assert_eq!(w.pass().await["ok"], true);
+    let until = in_days(30);
+    let ran = w
+        .cli(&[
+            "exempt",
+            "add",
+            "github:acme/dev0004",
+            "--until",
+            &until,
+            "--reason",
+            "x",
+        ])
+        .await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // dev0002 has lacked MFA for 20 days, dev0003 for 3.
+    w.edit(|doc| {
+        let p = &mut doc["targets"]["github:acme"]["principals"];
+        p["dev0002"]["status_since"] = (Utc::now() - chrono::Duration::days(20))
+            .to_rfc3339()
+            .into();
+        p["dev0003"]["status_since"] = (Utc::now() - chrono::Duration::days(3)).to_rfc3339().into();
+    });
+    let ran = w.cli(&["report", "--json"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let out: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let r = &out["report"];
+    assert_eq!(r["remind_days"], 14, "{out}");
+    let open: Vec<&str> = r["open_beyond"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, ["github:acme/dev0002"], "{r}");
+    assert_eq!(r["open_beyond"][0]["days_without_mfa"], 20);
+    assert_eq!(
+        r["exemptions_no_longer_needed"],
+        serde_json::json!(["github:acme/dev0004"]),
+        "dev0004 has 2FA"
+    );
+    let text = w.cli(&["report"]).await.stdout;
+    assert!(text.contains("Open for more than 14 days: 1"), "{text}");
+    assert!(text.contains("Exemptions no longer needed"), "{text}");
+}

@@ -83,6 +83,73 @@ pub struct Report {
     /// Target-level switches and details, per target (`SOURCE:TARGET`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, TargetSettings>,
+    /// Principals without MFA for more than `remind_days` days, oldest
+    /// first (exempt ones left out): the reminder, instead of hourly alerts.
+    pub open_beyond: Vec<Reminder>,
+    /// The bound of `open_beyond` (`MFA_REMIND_DAYS`); 0 when not asked.
+    pub remind_days: u64,
+    /// Exemptions in force for principals that have MFA (or no longer need
+    /// it): they can be removed.
+    pub exemptions_no_longer_needed: Vec<String>,
+}
+
+/// One line of the reminder section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reminder {
+    pub principal: String,
+    pub days_without_mfa: i64,
+    pub admin: bool,
+}
+
+/// Every principal without MFA (or with a weak factor) for more than
+/// `days` days and not exempt, oldest first.
+pub fn open_beyond(
+    targets: &[StoredTarget],
+    exemptions: &Exemptions,
+    days: u64,
+    now: DateTime<Utc>,
+) -> Vec<Reminder> {
+    let mut out: Vec<Reminder> = targets
+        .iter()
+        .flat_map(|t| t.present().map(move |p| (t, p)))
+        .filter(|(_, p)| p.status.is_non_compliant())
+        .map(|(t, p)| Reminder {
+            principal: t.key.principal(p.name.clone()).to_string(),
+            days_without_mfa: (now - p.status_since).num_days().max(0),
+            admin: p.attributes.admin,
+        })
+        .filter(|r| r.days_without_mfa > days as i64)
+        .filter(|r| !r.principal.parse().is_ok_and(|id| exemptions.contains(&id)))
+        .collect();
+    out.sort_by(|a, b| {
+        (std::cmp::Reverse(a.days_without_mfa), &a.principal)
+            .cmp(&(std::cmp::Reverse(b.days_without_mfa), &b.principal))
+    });
+    out
+}
+
+/// Exemptions in force (`ids`) whose principal is stored with MFA on or
+/// without a way to sign in: no longer needed.
+pub fn no_longer_needed<'a>(
+    targets: &[StoredTarget],
+    ids: impl IntoIterator<Item = &'a super::PrincipalId>,
+) -> Vec<String> {
+    let mut out: Vec<String> = ids
+        .into_iter()
+        .filter(|id| {
+            targets
+                .iter()
+                .find(|t| t.key == id.target_key())
+                .and_then(|t| t.principals.get(&id.name))
+                .is_some_and(|p| {
+                    p.absent_since.is_none()
+                        && matches!(p.status, MfaStatus::Enabled | MfaStatus::NotApplicable)
+                })
+        })
+        .map(|id| id.to_string())
+        .collect();
+    out.sort();
+    out
 }
 
 fn rank(status: MfaStatus) -> u8 {
@@ -171,6 +238,9 @@ pub fn build(
         counts,
         rows,
         enforcement_readiness: blocked_at_enforcement(targets),
+        open_beyond: Vec::new(),
+        remind_days: 0,
+        exemptions_no_longer_needed: Vec::new(),
         targets: targets
             .iter()
             .filter(|t| {
@@ -324,6 +394,40 @@ mod tests {
         targets[0].settings.retired_at = Some(now());
         let r = build(&targets, &Exemptions::default(), Filter::All, now());
         assert!(!r.targets.contains_key(&key));
+    }
+
+    #[test]
+    fn the_reminder_lists_exactly_those_open_beyond_the_bound_oldest_first_without_the_exempt() {
+        // sample(): bob 12 days, <root> 3 days, octocat (weak) 40 days.
+        let none = Exemptions::default();
+        let names = |r: Vec<Reminder>| -> Vec<(String, i64)> {
+            r.into_iter()
+                .map(|r| (r.principal, r.days_without_mfa))
+                .collect()
+        };
+        assert_eq!(
+            names(open_beyond(&sample(), &none, 10, now())),
+            [
+                ("github:acme/octocat".to_owned(), 40),
+                ("aws:123456789012/bob".to_owned(), 12)
+            ]
+        );
+        assert_eq!(
+            names(open_beyond(&sample(), &none, 12, now())),
+            [("github:acme/octocat".to_owned(), 40)],
+            "more than the bound, not as many"
+        );
+        let ex = Exemptions::parse("github:acme/octocat").unwrap();
+        assert_eq!(
+            names(open_beyond(&sample(), &ex, 10, now())),
+            [("aws:123456789012/bob".to_owned(), 12)]
+        );
+        let ids = Exemptions::parse("aws:123456789012/alice, aws:123456789012/bob").unwrap();
+        assert_eq!(
+            no_longer_needed(&sample(), ids.iter()),
+            ["aws:123456789012/alice"],
+            "alice has MFA; bob still needs his"
+        );
     }
 
     #[test]

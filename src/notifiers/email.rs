@@ -190,6 +190,30 @@ pub fn report_email(r: &Report) -> Message {
         }
         html.push_str("</ul>");
     }
+    if r.remind_days > 0 {
+        let _ = write!(
+            html,
+            "<h3>Open for more than {} days</h3><ul>",
+            r.remind_days
+        );
+        for o in &r.open_beyond {
+            let _ = write!(
+                html,
+                "<li>{}{} — {} days without MFA</li>",
+                escape_html(&o.principal),
+                if o.admin { " (admin)" } else { "" },
+                o.days_without_mfa
+            );
+        }
+        html.push_str("</ul>");
+    }
+    if !r.exemptions_no_longer_needed.is_empty() {
+        html.push_str("<h3>Exemptions no longer needed</h3><ul>");
+        for id in &r.exemptions_no_longer_needed {
+            let _ = write!(html, "<li>{}</li>", escape_html(id));
+        }
+        html.push_str("</ul>");
+    }
     html.push_str("</body></html>");
     Message {
         subject: format!("[mfa-monitor] {title}"),

@@ -168,6 +168,24 @@ pub fn report_payload(r: &Report) -> Value {
         }
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*Snowflake enforcement readiness*: {} user(s) will be blocked when Snowflake enforces MFA\n{}", r.enforcement_readiness.len(), lines.join("\n")), MAX_TEXT)}}));
     }
+    if r.remind_days > 0 && !r.open_beyond.is_empty() {
+        let mut lines: Vec<String> = r
+            .open_beyond
+            .iter()
+            .take(40)
+            .map(|o| {
+                format!(
+                    "• {} — {} days",
+                    escape_mrkdwn(&o.principal),
+                    o.days_without_mfa
+                )
+            })
+            .collect();
+        if r.open_beyond.len() > lines.len() {
+            lines.push(format!("… and {} more", r.open_beyond.len() - lines.len()));
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*Open for more than {} days*: {}\n{}", r.remind_days, r.open_beyond.len(), lines.join("\n")), MAX_TEXT)}}));
+    }
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "Full table: the report email, or `mfa-monitor report`."}]}));
     json!({"text": r.headline(), "blocks": blocks})
 }

@@ -67,6 +67,7 @@ pub fn table(r: &Report) -> String {
     }
     out.push_str(&settings_text(r));
     out.push_str(&readiness_text(r));
+    out.push_str(&reminder_text(r));
     out
 }
 
@@ -80,6 +81,36 @@ pub fn settings_text(r: &Report) -> String {
         }
         for (name, value) in &s.details {
             let _ = writeln!(out, "  {name}: {value}");
+        }
+    }
+    out
+}
+
+/// The reminder section: what stayed open beyond `MFA_REMIND_DAYS`, and
+/// exemptions that are no longer needed.
+pub fn reminder_text(r: &Report) -> String {
+    let mut out = String::new();
+    if r.remind_days > 0 {
+        let _ = writeln!(
+            out,
+            "\nOpen for more than {} days: {}",
+            r.remind_days,
+            r.open_beyond.len()
+        );
+        for o in &r.open_beyond {
+            let _ = writeln!(
+                out,
+                "  {}{} — {} days without MFA",
+                o.principal,
+                if o.admin { " (admin)" } else { "" },
+                o.days_without_mfa
+            );
+        }
+    }
+    if !r.exemptions_no_longer_needed.is_empty() {
+        let _ = writeln!(out, "\nExemptions no longer needed (the account has MFA):");
+        for id in &r.exemptions_no_longer_needed {
+            let _ = writeln!(out, "  {id}");
         }
     }
     out
