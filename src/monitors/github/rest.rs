@@ -78,17 +78,7 @@ impl Rest {
         what: &str,
         bearer: &Bearer,
     ) -> Result<reqwest::Response, MonitorError> {
-        self.same_origin(url, what)?;
-        let token = bearer.token.expose_secret();
-        self.http
-            .send(|c| {
-                c.get(url.clone())
-                    .header(ACCEPT, "application/vnd.github+json")
-                    .header("X-GitHub-Api-Version", "2022-11-28")
-                    .bearer_auth(token)
-            })
-            .await
-            .map_err(|e| http_error(what, e))
+        self.send(reqwest::Method::GET, url, what, bearer).await
     }
 
     /// A POST whose repetition is harmless (minting an installation token
@@ -99,11 +89,21 @@ impl Rest {
         what: &str,
         bearer: &Bearer,
     ) -> Result<reqwest::Response, MonitorError> {
+        self.send(reqwest::Method::POST, url, what, bearer).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        what: &str,
+        bearer: &Bearer,
+    ) -> Result<reqwest::Response, MonitorError> {
         self.same_origin(url, what)?;
         let token = bearer.token.expose_secret();
         self.http
             .send(|c| {
-                c.post(url.clone())
+                c.request(method.clone(), url.clone())
                     .header(ACCEPT, "application/vnd.github+json")
                     .header("X-GitHub-Api-Version", "2022-11-28")
                     .bearer_auth(token)

@@ -12,18 +12,11 @@ use crate::state::{Health, OutboxEntry, StateError};
 
 impl DynamoDbStore {
     pub(super) async fn read_health(&self) -> Result<BTreeMap<String, Health>, StateError> {
-        let mut all = BTreeMap::new();
-        for item in self.query_partition(HEALTH, false).await? {
-            let target = str_attr(&item, SORT_KEY)
-                .map_err(|r| self.malformed(HEALTH, None, r))?
-                .to_owned();
-            let bad = |r: String| self.malformed(HEALTH, Some(&target), r);
-            let json = str_attr(&item, "health").map_err(bad)?;
-            let health: Health = serde_json::from_str(json)
-                .map_err(|e| bad(format!("attribute `health` is not a health record: {e}")))?;
-            all.insert(target, health);
-        }
-        Ok(all)
+        Ok(self
+            .read_records(HEALTH, "health", "a health record")
+            .await?
+            .into_iter()
+            .collect())
     }
 
     pub(super) async fn write_health(

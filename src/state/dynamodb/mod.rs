@@ -34,6 +34,7 @@ mod health;
 mod lease;
 mod outbox;
 mod read;
+mod records;
 mod schema;
 
 use std::collections::{BTreeMap, HashMap};
