@@ -15,6 +15,8 @@ mod deadline;
 mod deliver;
 mod health;
 mod plan;
+#[cfg(test)]
+mod plan_tests;
 mod summary;
 #[cfg(test)]
 mod testkit;
