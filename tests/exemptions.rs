@@ -80,9 +80,16 @@ impl World {
 
     /// One pass; its run summary.
     async fn pass(&self) -> Value {
+        self.pass_told().await.0
+    }
+
+    /// One pass; its run summary and the message it printed (the terminal
+    /// is the channel when none is configured).
+    async fn pass_told(&self) -> (Value, String) {
         let ran = self.cli(&["run", "--json"]).await;
-        serde_json::from_str(&ran.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr))
+        let summary = serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr));
+        (summary, ran.stderr)
     }
 
     fn state(&self) -> Value {
@@ -214,6 +221,85 @@ async fn exemptions_are_added_listed_and_removed_and_each_bad_request_exits_2() 
     let rows: Value =
         serde_json::from_str(&w.cli(&["exempt", "list", "--json"]).await.stdout).unwrap();
     assert_eq!(rows, serde_json::json!([]));
+}
+
+/// The message's lines that tell an exemption change.
+fn exemption_lines(message: &str) -> Vec<&str> {
+    message
+        .lines()
+        .filter(|l| {
+            l.trim_start().starts_with("- ")
+                && (l.contains("exemption added")
+                    || l.contains("exemption changed")
+                    || l.contains("exemption removed"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_exemption_change_is_one_info_line_in_the_next_pass_message_and_only_there() {
+    let w = World::new(&[]).await;
+    assert_eq!(w.pass().await["ok"], true);
+    let until = in_days(20);
+    let add = [
+        "exempt",
+        "add",
+        "github:acme/dev0004",
+        "--until",
+        &until,
+        "--reason",
+        "hardware key on its way",
+        "--owner",
+        "sec@example.com",
+    ];
+    assert_eq!(w.cli(&add).await.code, 0);
+
+    let (s, message) = w.pass_told().await;
+    assert_eq!(s["ok"], true, "{s}");
+    let lines = exemption_lines(&message);
+    assert_eq!(lines.len(), 1, "{lines:?}\n{message}");
+    assert!(
+        lines[0].contains(&format!(
+            "until {until} (owner sec@example.com): hardware key on its way"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("github:acme/dev0004"), "{message}");
+    assert!(
+        message.contains("info: exemptions changed (1)"),
+        "told as info: {message}"
+    );
+    assert!(
+        s["changes"].as_object().unwrap().is_empty(),
+        "not a change kind: {s}"
+    );
+
+    let (_, message) = w.pass_told().await;
+    assert!(exemption_lines(&message).is_empty(), "told once: {message}");
+
+    let later = in_days(25);
+    let mut change = add;
+    change[4] = &later;
+    assert_eq!(w.cli(&change).await.code, 0);
+    assert_eq!(
+        w.cli(&["exempt", "remove", "github:acme/dev0004"])
+            .await
+            .code,
+        0
+    );
+    let (_, message) = w.pass_told().await;
+    let lines = exemption_lines(&message);
+    assert_eq!(lines.len(), 2, "{message}");
+    assert!(lines[0].contains("exemption changed by"), "{message}");
+    assert!(
+        lines[1].contains("exemption removed by"),
+        "oldest first: {message}"
+    );
+    assert!(
+        w.state().get("exemption_log").is_none(),
+        "the journal is empty once told: {}",
+        w.state()
+    );
 }
 
 #[tokio::test]

@@ -198,6 +198,76 @@ async fn a_scheduled_event_runs_one_pass_and_returns_the_run_summary() {
 }
 
 #[tokio::test]
+async fn an_exemption_added_in_the_terminal_holds_in_lambda_on_the_same_table_and_is_told_once() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = common::Scenario::new().await;
+    let account = &world.account;
+    common::seed_user(&world.iam, "ivan", true).await;
+    common::seed_user(&world.iam, "judy", true).await;
+    let env = world.table_env().await;
+    let server = runtime_api(&serde_json::json!({}), "req-1").await;
+    let (_, summary, printed) = invoke(&server, "req-1", env.clone()).await;
+    assert_eq!(summary["ok"], true, "{summary}\n{printed}");
+
+    // An operator's terminal, with the same table, adds the exemption.
+    let until = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let ivan = format!("aws:{account}/ivan");
+    let ran = common::run_binary(
+        &[
+            "exempt",
+            "add",
+            &ivan,
+            "--until",
+            &until,
+            "--reason",
+            "lost phone",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    common::remove_mfa(&world.iam, account, "ivan").await;
+    common::remove_mfa(&world.iam, account, "judy").await;
+    let server = runtime_api(&serde_json::json!({}), "req-2").await;
+    let (_, summary, printed) = invoke(&server, "req-2", env.clone()).await;
+    assert_eq!(summary["ok"], true, "{summary}\n{printed}");
+    assert_eq!(
+        summary["changes"]["aws"],
+        serde_json::json!({"mfa_disabled": 1}),
+        "judy only: {summary}"
+    );
+    let mails = common::sent_emails_to(&world.to).await;
+    assert_eq!(mails.len(), 2, "baseline, then this pass");
+    let body = mails[1]["body"].as_str().unwrap();
+    assert!(body.contains(&format!("aws:{account}/judy")), "{body}");
+    assert!(
+        body.contains("exemption added by") && body.contains("lost phone"),
+        "the exemption is told: {body}"
+    );
+    assert_eq!(
+        body.matches(ivan.as_str()).count(),
+        body.matches("exemption added by").count(),
+        "the exempt account is named only where its exemption is told: {body}"
+    );
+
+    // Listed from the terminal as Lambda left it; not told again.
+    let listed = common::run_binary(&["exempt", "list", "--json"], &env).await;
+    let rows: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(rows[0]["principal"], ivan.as_str());
+    let server = runtime_api(&serde_json::json!({}), "req-3").await;
+    let (_, summary, _) = invoke(&server, "req-3", env).await;
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(
+        common::sent_emails_to(&world.to).await.len(),
+        2,
+        "nothing new to tell: {summary}"
+    );
+}
+
+#[tokio::test]
 async fn a_channel_that_refuses_is_a_channel_failures_metric_and_its_alert_a_pending_one() {
     if common::skip_without_moto() {
         return;

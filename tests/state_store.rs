@@ -234,6 +234,7 @@ on_both_stores!(
     the_lease_does_not_hide_targets_from_status,
     source_health_is_stored_apart_from_the_target_and_its_alert_is_pending,
     discovered_members_are_kept_per_scope_replaced_whole_and_are_no_target,
+    each_exemption_change_is_journaled_with_it_and_told_once_with_its_outbox_entry,
 );
 
 // ---------------------------------------------------------------- data
@@ -1059,5 +1060,60 @@ async fn discovered_members_are_kept_per_scope_replaced_whole_and_are_no_target(
     assert!(
         store.targets().await.unwrap().is_empty(),
         "a discovery record is not a target"
+    );
+}
+
+async fn each_exemption_change_is_journaled_with_it_and_told_once_with_its_outbox_entry(
+    h: &dyn Harness,
+) {
+    use mfa_monitor::domain::exemption::{Exemption, ExemptionAction, ExemptionNotice};
+    let store = h.store();
+    let bob: mfa_monitor::domain::PrincipalId = "aws:123456789012/bob".parse().unwrap();
+    let e = Exemption {
+        principal: bob.clone(),
+        until: t0().date_naive() + Duration::days(10),
+        reason: "waiting for a key".into(),
+        owner: None,
+        added_by: "alice".into(),
+        added_at: t0(),
+    };
+    store
+        .put_exemption(&e, &ExemptionNotice::put(&e, None))
+        .await
+        .unwrap();
+    let gone = ExemptionNotice::removed(&bob, "alice", t0() + Duration::minutes(1));
+    assert!(store.remove_exemption(&gone).await.unwrap());
+    assert!(
+        !store.remove_exemption(&gone).await.unwrap(),
+        "nothing left to remove, and nothing journaled for it"
+    );
+    assert!(store.exemptions().await.unwrap().is_empty());
+
+    let journal = store.exemption_notices().await.unwrap();
+    let actions: Vec<ExemptionAction> = journal.iter().map(|(_, n)| n.action).collect();
+    assert_eq!(
+        actions,
+        [ExemptionAction::Added, ExemptionAction::Removed],
+        "oldest first"
+    );
+    let keys: Vec<String> = journal.iter().map(|(k, _)| k.clone()).collect();
+    let told = entry(
+        "run-x/#exemptions",
+        &["email"],
+        journal
+            .into_iter()
+            .map(|(_, n)| Notice::Exemption(n))
+            .collect(),
+        t0(),
+    );
+    store
+        .announce_exemptions(&keys, Some(told.clone()))
+        .await
+        .unwrap();
+    assert!(store.exemption_notices().await.unwrap().is_empty());
+    assert_eq!(store.pending().await.unwrap(), [told]);
+    assert!(
+        store.targets().await.unwrap().is_empty(),
+        "the journal is no target"
     );
 }

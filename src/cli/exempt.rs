@@ -10,7 +10,7 @@ use super::args::ExemptCommand;
 use super::{Print, EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use crate::app::App;
 use crate::config::values::EmailAddress;
-use crate::domain::exemption::{validate, Exemption, Request};
+use crate::domain::exemption::{validate, Exemption, ExemptionNotice, Request};
 use crate::domain::PrincipalId;
 
 /// One row of `exempt list`: a stored exemption, or a permanent one.
@@ -44,6 +44,7 @@ pub(super) async fn exempt(app: App, command: ExemptCommand, print: Print) -> u8
 /// that a local state file needs no AWS at all).
 fn caller() -> String {
     std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into())
 }
@@ -78,11 +79,26 @@ async fn add(
             return EXIT_CONFIG;
         }
     };
-    if let Err(e) = app.store.put_exemption(&exemption).await {
+    // Read first only to tell "added" from "changed" in the line the next
+    // pass sends; the write itself does not depend on it.
+    let previous = match app.store.exemptions().await {
+        Ok(all) => all.into_iter().find(|e| e.principal == exemption.principal),
+        Err(e) => {
+            print.error(e);
+            return EXIT_FAILED;
+        }
+    };
+    let notice = ExemptionNotice::put(&exemption, previous.as_ref());
+    if let Err(e) = app.store.put_exemption(&exemption, &notice).await {
         print.error(e);
         return EXIT_FAILED;
     }
-    info!(principal = %exemption.principal, until = %exemption.until, reason = %exemption.reason, owner = exemption.owner.as_deref().unwrap_or(""), added_by = %exemption.added_by, "exemption added");
+    let action = if previous.is_some() {
+        "exemption changed"
+    } else {
+        "exemption added"
+    };
+    info!(principal = %exemption.principal, until = %exemption.until, reason = %exemption.reason, owner = exemption.owner.as_deref().unwrap_or(""), added_by = %exemption.added_by, "{action}");
     print.result(&listed(&exemption), || {
         format!(
             "{} exempt until {} (inclusive): {}\n",
@@ -165,9 +181,10 @@ async fn remove(app: App, principal: &str, print: Print) -> u8 {
             return EXIT_CONFIG;
         }
     };
-    match app.store.remove_exemption(&id).await {
+    let notice = ExemptionNotice::removed(&id, &caller(), Utc::now());
+    match app.store.remove_exemption(&notice).await {
         Ok(true) => {
-            info!(principal = %id, removed_by = %caller(), "exemption removed");
+            info!(principal = %id, removed_by = %notice.by, "exemption removed");
             print.result(&serde_json::json!({"removed": id.to_string()}), || {
                 format!("{id} is no longer exempt\n")
             });

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::scope::Selection;
+use crate::domain::exemption::ExemptionNotice;
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::{ChangeKind, Notice, TargetKey};
 use crate::run::{RunSummary, TargetResult};
@@ -29,7 +30,7 @@ pub fn summary(mut s: RunSummary, selection: &Selection) -> RunSummary {
         .retain(|t| t.result == TargetResult::Failed || keeps(&t.target));
     s.would_send.retain(|n| match n {
         Notice::Change(c) if c.kind == ChangeKind::SourceFailed => true,
-        n => selection.keeps(n.target()),
+        n => selection.keeps(&n.target()),
     });
     // As the pass counts them: each change found, and each failed target.
     let mut changes: BTreeMap<_, BTreeMap<ChangeKind, usize>> = BTreeMap::new();
@@ -136,15 +137,25 @@ impl StateStore for ReadOnce {
     async fn put_exemption(
         &self,
         exemption: &crate::domain::exemption::Exemption,
+        notice: &ExemptionNotice,
     ) -> Result<(), StateError> {
-        self.inner.put_exemption(exemption).await
+        self.inner.put_exemption(exemption, notice).await
     }
 
-    async fn remove_exemption(
+    async fn remove_exemption(&self, notice: &ExemptionNotice) -> Result<bool, StateError> {
+        self.inner.remove_exemption(notice).await
+    }
+
+    async fn exemption_notices(&self) -> Result<Vec<(String, ExemptionNotice)>, StateError> {
+        self.inner.exemption_notices().await
+    }
+
+    async fn announce_exemptions(
         &self,
-        principal: &crate::domain::PrincipalId,
-    ) -> Result<bool, StateError> {
-        self.inner.remove_exemption(principal).await
+        keys: &[String],
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError> {
+        self.inner.announce_exemptions(keys, outbox).await
     }
 
     async fn targets(&self) -> Result<Vec<StoredTarget>, StateError> {
@@ -155,7 +166,7 @@ impl StateStore for ReadOnce {
         let mut entries = self.inner.pending().await?;
         if !self.selection.is_everything() {
             for e in &mut entries {
-                e.notices.retain(|n| self.selection.keeps(n.target()));
+                e.notices.retain(|n| self.selection.keeps(&n.target()));
             }
             entries.retain(|e| !e.notices.is_empty());
         }

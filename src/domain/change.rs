@@ -3,6 +3,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::exemption::ExemptionNotice;
 use super::principal::{PrincipalId, TargetKey};
 use super::status::MfaStatus;
 
@@ -210,13 +211,17 @@ pub struct BaselineSummary {
 pub enum Notice {
     Change(Change),
     Baseline(BaselineSummary),
+    /// An exemption added, changed or removed with `mfa-monitor exempt`
+    /// (an `info` line, counted apart from the change kinds).
+    Exemption(ExemptionNotice),
 }
 
 impl Notice {
-    pub fn target(&self) -> &TargetKey {
+    pub fn target(&self) -> TargetKey {
         match self {
-            Notice::Change(c) => &c.target,
-            Notice::Baseline(b) => &b.target,
+            Notice::Change(c) => c.target.clone(),
+            Notice::Baseline(b) => b.target.clone(),
+            Notice::Exemption(e) => e.principal.target_key(),
         }
     }
 }

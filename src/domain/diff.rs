@@ -53,7 +53,7 @@ impl DiffOutcome {
     pub fn changes(&self) -> impl Iterator<Item = &Change> {
         self.notices.iter().filter_map(|n| match n {
             Notice::Change(c) => Some(c),
-            Notice::Baseline(_) => None,
+            Notice::Baseline(_) | Notice::Exemption(_) => None,
         })
     }
 }

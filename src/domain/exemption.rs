@@ -100,6 +100,86 @@ pub fn validate(
     })
 }
 
+/// What was done to an exemption, as the next pass tells every channel
+/// (an `info` line), so that nobody exempts quietly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExemptionAction {
+    Added,
+    /// Replaced by `exempt add` for a principal already exempt.
+    Changed,
+    Removed,
+}
+
+/// One exemption change, journaled by the store with the change itself
+/// and delivered by the next pass that commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExemptionNotice {
+    pub action: ExemptionAction,
+    pub principal: PrincipalId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Who did it (the local user running `mfa-monitor exempt`).
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+impl ExemptionNotice {
+    /// `exempt add` of `e`, replacing `previous` if there was one.
+    pub fn put(e: &Exemption, previous: Option<&Exemption>) -> Self {
+        ExemptionNotice {
+            action: if previous.is_some() {
+                ExemptionAction::Changed
+            } else {
+                ExemptionAction::Added
+            },
+            principal: e.principal.clone(),
+            until: Some(e.until),
+            reason: Some(e.reason.clone()),
+            owner: e.owner.clone(),
+            by: e.added_by.clone(),
+            at: e.added_at,
+        }
+    }
+
+    pub fn removed(principal: &PrincipalId, by: &str, at: DateTime<Utc>) -> Self {
+        ExemptionNotice {
+            action: ExemptionAction::Removed,
+            principal: principal.clone(),
+            until: None,
+            reason: None,
+            owner: None,
+            by: by.to_owned(),
+            at,
+        }
+    }
+
+    /// The line a message carries, e.g. "exemption added by alice, until
+    /// 2027-01-31 (owner sec@example.com): waiting for a hardware key".
+    pub fn summary(&self) -> String {
+        let verb = match self.action {
+            ExemptionAction::Added => "added",
+            ExemptionAction::Changed => "changed",
+            ExemptionAction::Removed => "removed",
+        };
+        let mut line = format!("exemption {verb} by {}", self.by);
+        if let Some(until) = self.until {
+            line.push_str(&format!(", until {until}"));
+        }
+        if let Some(owner) = &self.owner {
+            line.push_str(&format!(" (owner {owner})"));
+        }
+        if let Some(reason) = &self.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        line
+    }
+}
+
 impl Exemptions {
     /// The permanent exemptions plus the stored ones in force today.
     pub fn with_stored(&self, stored: &[Exemption], now: DateTime<Utc>) -> Exemptions {
@@ -157,6 +237,28 @@ mod tests {
             let e = validate(r, now(), 365).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
+    }
+
+    #[test]
+    fn a_change_is_told_with_who_until_when_and_why() {
+        let e = validate(
+            req("aws:123456789012/bob", "2026-12-31", "waiting for a key"),
+            now(),
+            365,
+        )
+        .unwrap();
+        let added = ExemptionNotice::put(&e, None);
+        assert_eq!(added.action, ExemptionAction::Added);
+        assert_eq!(
+            added.summary(),
+            "exemption added by tester, until 2026-12-31: waiting for a key"
+        );
+        assert_eq!(
+            ExemptionNotice::put(&e, Some(&e)).action,
+            ExemptionAction::Changed
+        );
+        let gone = ExemptionNotice::removed(&e.principal, "tester", now());
+        assert_eq!(gone.summary(), "exemption removed by tester");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::exemption::ExemptionNotice;
 use crate::domain::{BaselineSummary, Change, ChangeKind, Notice, Severity, Source};
 
 /// One line of a message: who, what happened, what else to know.
@@ -78,6 +79,10 @@ impl Digest {
 /// What to do when all a message says of a source is that it could not be
 /// read, or reads again.
 pub const HEALTH_REMEDIATION: &str = "Run `mfa-monitor check` (or read the run summary in the logs): it names what is wrong — credentials, permissions or reachability.";
+
+/// What to do on reading that an exemption changed.
+pub const EXEMPTION_REMEDIATION: &str =
+    "Review every exemption with `mfa-monitor exempt list`; end one with `mfa-monitor exempt remove ID`.";
 
 fn is_health(kind: ChangeKind) -> bool {
     matches!(kind, ChangeKind::SourceFailed | ChangeKind::SourceRecovered)
@@ -180,12 +185,15 @@ pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
     }
     let mut changes: Vec<&Change> = Vec::new();
     let mut baselines: Vec<&BaselineSummary> = Vec::new();
+    let mut exemptions: Vec<&ExemptionNotice> = Vec::new();
     for n in notices {
         match n {
             Notice::Change(c) => changes.push(c),
             Notice::Baseline(b) => baselines.push(b),
+            Notice::Exemption(e) => exemptions.push(e),
         }
     }
+    exemptions.sort_by(|a, b| (&a.principal, a.at).cmp(&(&b.principal, b.at)));
     changes.sort_by(|a, b| {
         (a.target.source, a.severity, a.subject(), a.kind).cmp(&(
             b.target.source,
@@ -206,6 +214,13 @@ pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
             "baseline of {} with {} without MFA",
             plural(baselines.len(), "target", "targets"),
             nc
+        ));
+    }
+    if !exemptions.is_empty() {
+        parts.push(plural(
+            exemptions.len(),
+            "exemption changed",
+            "exemptions changed",
         ));
     }
     let mut groups = Vec::new();
@@ -251,6 +266,35 @@ pub fn digest(notices: &[Notice], warnings: &[String]) -> Option<Digest> {
                 .filter(|b| b.target.source == source)
                 .map(|b| baseline_group(b)),
         );
+        let mine: Vec<&&ExemptionNotice> = exemptions
+            .iter()
+            .filter(|e| e.principal.source == source)
+            .collect();
+        if !mine.is_empty() {
+            groups.push(Group {
+                source,
+                severity: Some(Severity::Info),
+                heading: format!(
+                    "{} — info: exemptions changed ({})",
+                    source.display_name(),
+                    mine.len()
+                ),
+                items: mine
+                    .iter()
+                    .map(|e| Item {
+                        subject: e.principal.to_string(),
+                        summary: e.summary(),
+                        detail: None,
+                        admin: false,
+                        kind: None,
+                        since: e.at,
+                        delayed: false,
+                    })
+                    .collect(),
+                omitted: 0,
+                remediation: EXEMPTION_REMEDIATION,
+            });
+        }
     }
     Some(Digest {
         title: parts.join(", "),

@@ -13,6 +13,7 @@ mod apply;
 mod collect;
 mod deadline;
 mod deliver;
+mod exemptions;
 mod health;
 mod plan;
 #[cfg(test)]
@@ -254,7 +255,7 @@ impl Pass<'_> {
             .iter()
             .filter_map(|n| match n {
                 Notice::Change(c) => Some(c),
-                Notice::Baseline(_) => None,
+                Notice::Baseline(_) | Notice::Exemption(_) => None,
             })
             .chain(&failures)
         {
@@ -270,6 +271,7 @@ impl Pass<'_> {
             let mut would = found;
             let (raised, _) = self.health_notices(&health_events, &channels, true).await;
             would.extend(raised.into_iter().map(Notice::Change));
+            would.extend(self.exemption_notices().await);
             (Vec::new(), would, None)
         } else if lost_race {
             // The pass that won is delivering the same pending alerts right
@@ -291,6 +293,7 @@ impl Pass<'_> {
                         .or_insert(0) += 1;
                 }
             }
+            self.announce_exemptions(&channels).await;
             let (outcomes, pending) = self.deliver(&unsaved, &warnings).await;
             (outcomes, Vec::new(), pending)
         };

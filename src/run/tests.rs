@@ -423,3 +423,48 @@ async fn a_pass_that_cannot_read_the_exemptions_collects_and_sends_nothing() {
     let s = h.pass(2).await;
     assert!(s.ok, "the next pass goes on: {s:?}");
 }
+
+#[tokio::test]
+async fn an_exemption_change_is_told_once_to_each_channel_even_when_one_refuses_at_first() {
+    use crate::domain::exemption::{Exemption, ExemptionNotice};
+    let h = Harness::new(
+        &[("acme", vec![Read::Users(vec![ALICE_ON, BOB_ON])])],
+        vec![
+            RecordingChannel::new("email"),
+            RecordingChannel::new("slack"),
+        ],
+    );
+    h.pass(1).await;
+    let e = Exemption {
+        principal: "github:acme/bob".parse().unwrap(),
+        until: Utc::now().date_naive() + chrono::Duration::days(5),
+        reason: "new phone".into(),
+        owner: None,
+        added_by: "alice".into(),
+        added_at: Utc::now(),
+    };
+    h.store
+        .put_exemption(&e, &ExemptionNotice::put(&e, None))
+        .await
+        .unwrap();
+    h.channel(1).refuse_next(1);
+    let s = h.pass(2).await;
+    assert!(s.changes.is_empty(), "not a change kind: {s:?}");
+    let told = |d: &crate::notifiers::digest::Digest| {
+        d.groups
+            .iter()
+            .flat_map(|g| &g.items)
+            .filter(|i| i.summary.starts_with("exemption added by alice"))
+            .count()
+    };
+    assert_eq!(h.channel(0).sent().len(), 2);
+    assert_eq!(told(&h.channel(0).sent()[1]), 1);
+    assert!(h.store.snapshot().exemption_log.is_empty(), "told");
+    h.pass(3).await;
+    let email = h.channel(0).sent();
+    assert_eq!(email.len(), 2, "email is not told again");
+    let slack = h.channel(1).sent();
+    assert_eq!(slack.len(), 2, "slack gets it on the next pass");
+    assert_eq!(told(&slack[1]), 1);
+    assert_eq!(h.store.calls(Operation::AnnounceExemptions), 1);
+}

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Health, Lease, OutboxEntry, StateError, TargetCommit};
-use crate::domain::exemption::Exemption;
+use crate::domain::exemption::{Exemption, ExemptionNotice};
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::TargetKey;
 
@@ -33,6 +33,10 @@ pub struct Document {
     /// Exemptions of `mfa-monitor exempt`, keyed by principal id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exemptions: BTreeMap<String, Exemption>,
+    /// Exemption changes not yet told by a pass, keyed by journal key
+    /// (`AT#ID`, so that they sort oldest first).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exemption_log: BTreeMap<String, ExemptionNotice>,
 }
 
 impl Default for Document {
@@ -45,6 +49,7 @@ impl Default for Document {
             health: BTreeMap::new(),
             discovered: BTreeMap::new(),
             exemptions: BTreeMap::new(),
+            exemption_log: BTreeMap::new(),
         }
     }
 }
@@ -147,4 +152,43 @@ impl Document {
             self.outbox.push(entry);
         }
     }
+
+    pub fn put_exemption(&mut self, exemption: &Exemption, notice: &ExemptionNotice) {
+        self.exemptions
+            .insert(exemption.principal.to_string(), exemption.clone());
+        self.exemption_log
+            .insert(journal_key(notice), notice.clone());
+    }
+
+    pub fn remove_exemption(&mut self, notice: &ExemptionNotice) -> bool {
+        let gone = self
+            .exemptions
+            .remove(&notice.principal.to_string())
+            .is_some();
+        if gone {
+            self.exemption_log
+                .insert(journal_key(notice), notice.clone());
+        }
+        gone
+    }
+
+    pub fn announce_exemptions(&mut self, keys: &[String], outbox: Option<OutboxEntry>) {
+        for k in keys {
+            self.exemption_log.remove(k);
+        }
+        if let Some(entry) = outbox.filter(|e| !e.channels.is_empty()) {
+            self.outbox.push(entry);
+        }
+    }
+}
+
+/// A journal key that sorts by time and cannot collide.
+pub fn journal_key(notice: &ExemptionNotice) -> String {
+    format!(
+        "{}#{}",
+        notice
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        uuid::Uuid::new_v4().simple()
+    )
 }

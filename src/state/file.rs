@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 
 use super::document::{Document, FORMAT};
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
-use crate::domain::exemption::Exemption;
+use crate::domain::exemption::{Exemption, ExemptionNotice};
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::{PrincipalId, TargetKey};
+use crate::domain::TargetKey;
 
 pub struct FileStore {
     path: PathBuf,
@@ -191,18 +191,36 @@ impl StateStore for FileStore {
         Ok(self.read()?.exemptions.into_values().collect())
     }
 
-    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError> {
+    async fn put_exemption(
+        &self,
+        exemption: &Exemption,
+        notice: &ExemptionNotice,
+    ) -> Result<(), StateError> {
         self.update(|doc| {
-            doc.exemptions
-                .insert(exemption.principal.to_string(), exemption.clone());
+            doc.put_exemption(exemption, notice);
             Ok(((), true))
         })
     }
 
-    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError> {
+    async fn remove_exemption(&self, notice: &ExemptionNotice) -> Result<bool, StateError> {
         self.update(|doc| {
-            let gone = doc.exemptions.remove(&principal.to_string()).is_some();
+            let gone = doc.remove_exemption(notice);
             Ok((gone, gone))
+        })
+    }
+
+    async fn exemption_notices(&self) -> Result<Vec<(String, ExemptionNotice)>, StateError> {
+        Ok(self.read()?.exemption_log.into_iter().collect())
+    }
+
+    async fn announce_exemptions(
+        &self,
+        keys: &[String],
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError> {
+        self.update(|doc| {
+            doc.announce_exemptions(keys, outbox);
+            Ok(((), true))
         })
     }
 

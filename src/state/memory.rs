@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::document::Document;
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
-use crate::domain::exemption::Exemption;
+use crate::domain::exemption::{Exemption, ExemptionNotice};
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::{PrincipalId, TargetKey};
+use crate::domain::TargetKey;
 
 /// A store operation a fault can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,6 +30,8 @@ pub enum Operation {
     Exemptions,
     PutExemption,
     RemoveExemption,
+    ExemptionNotices,
+    AnnounceExemptions,
 }
 
 /// What an injected fault does.
@@ -201,21 +203,43 @@ impl StateStore for MemoryStore {
             .collect())
     }
 
-    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError> {
+    async fn put_exemption(
+        &self,
+        exemption: &Exemption,
+        notice: &ExemptionNotice,
+    ) -> Result<(), StateError> {
         self.enter(Operation::PutExemption, None)?
             .doc
-            .exemptions
-            .insert(exemption.principal.to_string(), exemption.clone());
+            .put_exemption(exemption, notice);
         Ok(())
     }
 
-    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError> {
+    async fn remove_exemption(&self, notice: &ExemptionNotice) -> Result<bool, StateError> {
         Ok(self
             .enter(Operation::RemoveExemption, None)?
             .doc
-            .exemptions
-            .remove(&principal.to_string())
-            .is_some())
+            .remove_exemption(notice))
+    }
+
+    async fn exemption_notices(&self) -> Result<Vec<(String, ExemptionNotice)>, StateError> {
+        Ok(self
+            .enter(Operation::ExemptionNotices, None)?
+            .doc
+            .exemption_log
+            .iter()
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect())
+    }
+
+    async fn announce_exemptions(
+        &self,
+        keys: &[String],
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError> {
+        self.enter(Operation::AnnounceExemptions, None)?
+            .doc
+            .announce_exemptions(keys, outbox);
+        Ok(())
     }
 
     async fn check(&self) -> Result<String, StateError> {

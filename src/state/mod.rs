@@ -12,10 +12,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::exemption::Exemption;
+use crate::domain::exemption::{Exemption, ExemptionNotice};
 pub use crate::domain::health::Health;
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::{Notice, PrincipalId, PrincipalRecord, TargetKey, TargetSettings};
+use crate::domain::{Notice, PrincipalRecord, TargetKey, TargetSettings};
+
+/// Exemption changes a pass tells at most (the rest the next pass): with
+/// their outbox entry they fit one DynamoDB transaction.
+pub const ANNOUNCE_MAX: usize = 90;
 
 /// Alerts recorded in the same commit as the state they describe, pending
 /// for each channel until that channel accepted them (ARCHITECTURE.md §4).
@@ -125,11 +129,31 @@ pub trait StateStore: Send + Sync {
     /// until removed: the pass needs them to tell an expiry.
     async fn exemptions(&self) -> Result<Vec<Exemption>, StateError>;
 
-    /// Adds an exemption, or replaces the one for the same principal.
-    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError>;
+    /// Adds an exemption, or replaces the one for the same principal, and
+    /// journals `notice` in the same write, so that the next pass tells
+    /// every channel (nobody exempts quietly).
+    async fn put_exemption(
+        &self,
+        exemption: &Exemption,
+        notice: &ExemptionNotice,
+    ) -> Result<(), StateError>;
 
-    /// Removes a principal's exemption; `false` when there was none.
-    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError>;
+    /// Removes the exemption of `notice.principal` and journals `notice`
+    /// in the same write; `false`, and nothing journaled, when there was
+    /// none.
+    async fn remove_exemption(&self, notice: &ExemptionNotice) -> Result<bool, StateError>;
+
+    /// The journaled exemption changes not yet told, oldest first, each
+    /// with its journal key.
+    async fn exemption_notices(&self) -> Result<Vec<(String, ExemptionNotice)>, StateError>;
+
+    /// Marks journaled changes as told, in one write with the outbox entry
+    /// that tells them (so a crash neither loses nor repeats the line).
+    async fn announce_exemptions(
+        &self,
+        keys: &[String],
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError>;
 
     /// Reachability, for `mfa-monitor check`.
     async fn check(&self) -> Result<String, StateError>;

@@ -50,9 +50,9 @@ pub use schema::{
 };
 
 use super::{Health, OutboxEntry, StateError, StateStore, TargetCommit};
-use crate::domain::exemption::Exemption;
+use crate::domain::exemption::{Exemption, ExemptionNotice};
 use crate::domain::snapshot::StoredTarget;
-use crate::domain::{PrincipalId, TargetKey};
+use crate::domain::TargetKey;
 
 pub struct DynamoDbStore {
     pub(super) client: Client,
@@ -175,12 +175,28 @@ impl StateStore for DynamoDbStore {
         self.read_exemptions().await
     }
 
-    async fn put_exemption(&self, exemption: &Exemption) -> Result<(), StateError> {
-        self.write_exemption(exemption).await
+    async fn put_exemption(
+        &self,
+        exemption: &Exemption,
+        notice: &ExemptionNotice,
+    ) -> Result<(), StateError> {
+        self.write_exemption(exemption, notice).await
     }
 
-    async fn remove_exemption(&self, principal: &PrincipalId) -> Result<bool, StateError> {
-        self.delete_exemption(principal).await
+    async fn remove_exemption(&self, notice: &ExemptionNotice) -> Result<bool, StateError> {
+        self.delete_exemption(notice).await
+    }
+
+    async fn exemption_notices(&self) -> Result<Vec<(String, ExemptionNotice)>, StateError> {
+        self.read_exemption_log().await
+    }
+
+    async fn announce_exemptions(
+        &self,
+        keys: &[String],
+        outbox: Option<OutboxEntry>,
+    ) -> Result<(), StateError> {
+        self.announce(keys, outbox).await
     }
 
     async fn check(&self) -> Result<String, StateError> {

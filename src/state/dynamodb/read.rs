@@ -152,16 +152,13 @@ impl DynamoDbStore {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .filter_expression(
-                    "#pk <> :outbox AND #pk <> :lease AND #pk <> :health AND #pk <> :apply AND #pk <> :discovery AND #pk <> :exempt",
-                )
+                // Every partition of our own records (`#outbox`, `#health`,
+                // …) starts with `#`, and no `SOURCE:TARGET` key does: one
+                // rule, so that a new record partition cannot be read as a
+                // target.
+                .filter_expression("NOT begins_with(#pk, :own)")
                 .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_values(":outbox", s(OUTBOX))
-                .expression_attribute_values(":lease", s(LEASE))
-                .expression_attribute_values(":health", s(HEALTH))
-                .expression_attribute_values(":apply", s(APPLY))
-                .expression_attribute_values(":discovery", s(DISCOVERY))
-                .expression_attribute_values(":exempt", s(EXEMPT))
+                .expression_attribute_values(":own", s("#"))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await

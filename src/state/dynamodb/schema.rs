@@ -30,6 +30,8 @@ pub const LEASE: &str = "#lease";
 pub const DISCOVERY: &str = "#discovery";
 /// Partition of the exemptions of `mfa-monitor exempt`.
 pub const EXEMPT: &str = "#exempt";
+/// Partition of the exemption changes not yet told by a pass.
+pub const EXEMPT_LOG: &str = "#exempt-log";
 /// Epoch seconds; the table's TTL attribute, so expired leases go away.
 pub const EXPIRES_AT: &str = "expires_at";
 /// Partition of the staged principal writes of a commit (`apply.rs`).
