@@ -515,7 +515,7 @@ async fn the_report_is_printed_filtered_and_mailed_as_an_html_table_and_posted_t
         all.stdout
     );
     assert!(
-        all.stdout.contains("disabled (exempt)"),
+        all.stdout.contains("disabled (exempt, permanent)"),
         "exempt shown, not hidden: {}",
         all.stdout
     );

@@ -45,6 +45,10 @@ pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_without_mfa: Option<i64>,
     pub exempt: bool,
+    /// The last day of a stored exemption; `None` for an exempt principal
+    /// means permanent (`MFA_EXEMPT`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exempt_until: Option<chrono::NaiveDate>,
     /// Holds a programmatic access token (Snowflake).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub has_pat: bool,
@@ -207,6 +211,7 @@ pub fn build(
                     .is_non_compliant()
                     .then(|| (now - p.status_since).num_days().max(0)),
                 exempt,
+                exempt_until: None,
                 has_pat: p.attributes.has_pat,
                 mfa_methods: p.attributes.mfa_methods.as_ref().map(|m| m.summary()),
                 hint: p.attributes.hint.clone(),
@@ -273,13 +278,35 @@ impl Row {
     pub fn status_text(&self) -> String {
         match (&self.reason, self.exempt) {
             (Some(r), _) => format!("{} ({r})", self.status),
-            (None, true) => format!("{} (exempt)", self.status),
+            (None, true) => match self.exempt_until {
+                Some(until) => format!("{} (exempt until {until})", self.status),
+                None => format!("{} (exempt, permanent)", self.status),
+            },
             (None, false) => self.status.to_string(),
         }
     }
 }
 
 impl Report {
+    /// Says which exemptions end and when: a row exempt through a stored
+    /// exemption in force gets its last day; one exempt through
+    /// `MFA_EXEMPT` stays permanent (that one wins when both exist).
+    pub fn set_exemption_ends(
+        &mut self,
+        stored: &[crate::domain::exemption::Exemption],
+        permanent: &Exemptions,
+        today: chrono::NaiveDate,
+    ) {
+        let ends: BTreeMap<String, chrono::NaiveDate> = stored
+            .iter()
+            .filter(|e| e.in_force(today) && !permanent.contains(&e.principal))
+            .map(|e| (e.principal.to_string(), e.until))
+            .collect();
+        for row in self.rows.iter_mut().filter(|r| r.exempt) {
+            row.exempt_until = ends.get(&row.principal).copied();
+        }
+    }
+
     /// The one-line summary every rendering starts with.
     pub fn headline(&self) -> String {
         let nc: usize = self.counts.values().map(|c| c.non_compliant).sum();

@@ -157,8 +157,47 @@ mod tests {
             .find(|r| r.principal.ends_with("/bob"))
             .unwrap();
         assert!(bob.exempt);
-        assert!(table(&r).contains("disabled (exempt)"));
+        assert!(table(&r).contains("disabled (exempt, permanent)"));
         assert_eq!(r.counts[&Source::Aws].exempt, 1);
+    }
+
+    #[test]
+    fn a_stored_exemption_is_shown_with_its_last_day_and_mfa_exempt_as_permanent() {
+        use crate::domain::exemption::Exemption;
+        let until = now().date_naive() + chrono::Duration::days(9);
+        let stored = Exemption {
+            principal: "aws:123456789012/bob".parse().unwrap(),
+            until,
+            reason: "key on order".into(),
+            owner: None,
+            added_by: "alice".into(),
+            added_at: now(),
+        };
+        let permanent = Exemptions::default();
+        let all = permanent.with_stored(std::slice::from_ref(&stored), now());
+        let mut r = build(&sample(), &all, Filter::Disabled, now());
+        r.set_exemption_ends(
+            std::slice::from_ref(&stored),
+            &permanent,
+            now().date_naive(),
+        );
+        assert!(
+            table(&r).contains(&format!("disabled (exempt until {until})")),
+            "{}",
+            table(&r)
+        );
+
+        let permanent = Exemptions::parse("aws:123456789012/bob").unwrap();
+        let mut r = build(&sample(), &permanent, Filter::Disabled, now());
+        r.set_exemption_ends(
+            std::slice::from_ref(&stored),
+            &permanent,
+            now().date_naive(),
+        );
+        assert!(
+            table(&r).contains("disabled (exempt, permanent)"),
+            "MFA_EXEMPT wins"
+        );
     }
 
     #[test]
