@@ -316,6 +316,7 @@ fn entry(id: &str, channels: &[&str], notices: Vec<Notice>, at: DateTime<Utc>) -
         created_at: at,
         channels: channels.iter().map(|c| (*c).to_owned()).collect(),
         notices,
+        routes: Default::default(),
     }
 }
 

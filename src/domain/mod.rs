@@ -9,6 +9,7 @@ pub mod policy;
 pub mod principal;
 pub mod readiness;
 pub mod report;
+pub mod route;
 pub mod snapshot;
 pub mod status;
 

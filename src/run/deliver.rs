@@ -90,11 +90,19 @@ impl Pass<'_> {
                 .enumerate()
                 .filter(|(_, e)| e.channels.contains(channel))
                 .collect();
+            // Each entry's notices routed to this channel (all of them
+            // without a routing file); the unsaved ones by the same routes.
             let mut notices: Vec<Notice> = mine
                 .iter()
-                .flat_map(|(_, e)| e.notices.iter().cloned())
+                .flat_map(|(_, e)| e.notices_for(channel).into_iter().cloned())
                 .collect();
-            notices.extend(unsaved.iter().cloned().map(Notice::Change));
+            notices.extend(
+                unsaved
+                    .iter()
+                    .cloned()
+                    .map(Notice::Change)
+                    .filter(|n| self.router.channels(n).contains(channel)),
+            );
             let Some(mut message) = digest::digest(&notices, warnings) else {
                 outcomes.push(ChannelOutcome {
                     channel: channel.to_owned(),

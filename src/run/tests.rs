@@ -374,6 +374,7 @@ async fn alerts_for_a_channel_no_longer_configured_are_kept_a_week_then_dropped(
             "x".into(),
             Utc::now(),
         ))],
+        routes: Default::default(),
     };
     h.store
         .record_health(&key, &Default::default(), Some(entry("recent", 1)))
