@@ -358,6 +358,13 @@ impl App {
                 items.extend(self.check_scope(m.as_ref(), scope).await);
             }
         }
+        // The targets as their checks named them (an AWS `self` by its
+        // account id, what discovery found): each one's routes.
+        let keys: std::collections::BTreeSet<TargetKey> = items
+            .iter()
+            .filter_map(|i| i.component.parse::<TargetKey>().ok())
+            .collect();
+        items.extend(self.check_routes(keys));
         for n in &self.notifiers {
             items.push(match n.check().await {
                 Ok(detail) => CheckItem {
@@ -370,6 +377,69 @@ impl App {
                     ok: false,
                     detail: e.to_string(),
                 },
+            });
+        }
+        items
+    }
+}
+
+impl App {
+    /// The routing file, checked when the app was built: what it defines,
+    /// and for each configured target the routes its principals fall into
+    /// and whether the rest go to the default channels.
+    fn check_routes(&self, keys: std::collections::BTreeSet<TargetKey>) -> Vec<CheckItem> {
+        let Some(routes) = &self.routes else {
+            return Vec::new();
+        };
+        let defaults = self.router.defaults.join(", ");
+        let mut items = vec![CheckItem {
+            component: "routes".into(),
+            ok: true,
+            detail: format!(
+                "{}: {} route(s), {} channel(s) ({}); unmatched changes go to: {defaults}",
+                routes.origin,
+                routes.routes.len(),
+                routes.channels.len(),
+                routes
+                    .channels
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }];
+        for key in keys {
+            let matched = self.router.routes_of(&key);
+            let mut parts: Vec<String> = matched
+                .iter()
+                .map(|r| {
+                    let named = r.name.as_ref().map_or(String::new(), |n| format!(" `{n}`"));
+                    let min = r
+                        .min_severity
+                        .map_or(String::new(), |s| format!(", {s} and above"));
+                    let patterns: Vec<String> = r.patterns.iter().map(|p| p.to_string()).collect();
+                    format!(
+                        "route{named} (line {}: {}{min}) → {}",
+                        r.line,
+                        patterns.join(" "),
+                        r.channels.join(", ")
+                    )
+                })
+                .collect();
+            if !self.router.covers(&key) {
+                parts.push(format!(
+                    "{} → default channels: {defaults}",
+                    if matched.is_empty() {
+                        "every change"
+                    } else {
+                        "the rest"
+                    }
+                ));
+            }
+            items.push(CheckItem {
+                component: format!("routes {key}"),
+                ok: true,
+                detail: parts.join("; "),
             });
         }
         items

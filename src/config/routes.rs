@@ -95,7 +95,6 @@ struct ChannelDef {
 #[serde(deny_unknown_fields)]
 struct RouteDef {
     /// A name for people (`check`), optional.
-    #[allow(dead_code)]
     name: Option<String>,
     principals: Vec<Spanned<String>>,
     min_severity: Option<Spanned<String>>,
@@ -302,6 +301,7 @@ pub fn parse(text: &str, origin: &str, defaults: &Defaults) -> Result<RoutesConf
             }
         }
         routes.push(Route {
+            name: def.name.clone(),
             line,
             patterns,
             min_severity,

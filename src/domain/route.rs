@@ -99,6 +99,8 @@ fn glob(pattern: &str, text: &str) -> bool {
 pub struct Route {
     /// Where it is defined, for `check` and errors (`line 12`).
     pub line: usize,
+    /// What the file calls it, if anything (`platform`).
+    pub name: Option<String>,
     pub patterns: Vec<Pattern>,
     /// Less severe notices pass this route by.
     pub min_severity: Option<Severity>,
@@ -166,6 +168,14 @@ impl Router {
             .filter(|r| r.patterns.iter().any(|p| p.matches_target(key)))
             .collect()
     }
+
+    /// Whether every notice about `key` is taken by some route, so that
+    /// none of them goes to the default channels.
+    pub fn covers(&self, key: &TargetKey) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.min_severity.is_none() && r.patterns.iter().any(|p| p.matches(key, None)))
+    }
 }
 
 /// A first pass's summary is as severe as what it lists: an admin without
@@ -215,18 +225,21 @@ mod tests {
         Router {
             routes: vec![
                 Route {
+                    name: None,
                     line: 10,
                     patterns: vec![p("aws:111122223333/*"), p("aws:444455556666/*")],
                     min_severity: None,
                     channels: vec!["platform".into()],
                 },
                 Route {
+                    name: None,
                     line: 20,
                     patterns: vec![p("snowflake:*/*")],
                     min_severity: Some(Severity::High),
                     channels: vec!["data".into()],
                 },
                 Route {
+                    name: None,
                     line: 30,
                     patterns: vec![p("*:*/svc-*")],
                     min_severity: None,

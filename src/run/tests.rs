@@ -432,12 +432,14 @@ fn two_routes() -> crate::domain::route::Router {
     Router {
         routes: vec![
             Route {
+                name: None,
                 line: 1,
                 patterns: vec![Pattern::parse("github:acme/*").unwrap()],
                 min_severity: None,
                 channels: vec!["platform".into()],
             },
             Route {
+                name: None,
                 line: 5,
                 patterns: vec![Pattern::parse("github:web/*").unwrap()],
                 min_severity: Some(crate::domain::Severity::High),
@@ -459,17 +461,21 @@ fn subjects(d: &crate::notifiers::digest::Digest) -> Vec<String> {
 }
 
 fn routed_harness() -> Harness {
-    let users = |off: bool| {
-        Read::Users(vec![
-            if off { ALICE_OFF } else { ALICE_ON },
-            BOB_ON,
-        ])
-    };
+    let users = |off: bool| Read::Users(vec![if off { ALICE_OFF } else { ALICE_ON }, BOB_ON]);
     let mut h = Harness::new(
         &[
-            ("acme", vec![users(false), users(true), users(true), users(true)]),
-            ("web", vec![users(false), users(true), users(true), users(true)]),
-            ("other", vec![users(false), users(true), users(true), users(true)]),
+            (
+                "acme",
+                vec![users(false), users(true), users(true), users(true)],
+            ),
+            (
+                "web",
+                vec![users(false), users(true), users(true), users(true)],
+            ),
+            (
+                "other",
+                vec![users(false), users(true), users(true), users(true)],
+            ),
         ],
         vec![
             RecordingChannel::new("email"),
