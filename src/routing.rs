@@ -6,9 +6,9 @@
 //! network) is [`BuildError::Unavailable`]-like: the Lambda tries again.
 //!
 //! SSM `GetParameter` with `WithDecryption` reads String and SecureString
-//! parameters alike (the flag is ignored for a String); a missing
-//! parameter is `ParameterNotFound`:
-//! https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html
+//! parameters alike (the flag is ignored for a String):
+//! https://docs.aws.amazon.com/sdk-for-ruby/v3/api/Aws/SSM/Types/GetParameterRequest.html;
+//! a missing parameter is `GetParameterError::ParameterNotFound`.
 
 use aws_config::SdkConfig;
 

@@ -387,6 +387,48 @@ channels = ["web-mail", "slack"]
         );
     }
 
+    /// The README's example for three teams, as printed there.
+    fn readme_example() -> String {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("# routes.toml")
+            .expect("the README's routing example");
+        readme[start..][..readme[start..].find("```").unwrap()].to_owned()
+    }
+
+    #[test]
+    fn the_readme_routing_example_for_three_teams_is_a_valid_file() {
+        let r = parse(
+            &readme_example(),
+            "MFA_ROUTES_FILE=routes.toml",
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(r.channels.len(), 4);
+        let lines: Vec<(Option<&str>, usize)> = r
+            .routes
+            .iter()
+            .map(|r| (r.name.as_deref(), r.line))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (Some("platform"), 17),
+                (Some("data"), 23),
+                (Some("web"), 30),
+                (Some("web admins"), 35)
+            ],
+            "the lines README's `check` output shows"
+        );
+        let misspelt =
+            readme_example().replace("channels = [\"web-mail\"]", "channels = [\"web-mial\"]");
+        let e = parse(&misspelt, "MFA_ROUTES_FILE=routes.toml", &defaults()).unwrap_err();
+        assert!(
+            include_str!("../../README.md").contains(&e.to_string()),
+            "the README shows this error as it is: {e}"
+        );
+    }
+
     #[test]
     fn malformed_toml_names_its_line() {
         let e = error("[channels.a]\nemail_to = [\"a@example.com\"\n\n[[routes]]\n");
