@@ -42,6 +42,9 @@ pub struct App {
     pub router: Router,
     /// The routing file as read, for `check`.
     pub routes: Option<RoutesConfig>,
+    /// Principal id → the address of the person holding it
+    /// (`MFA_PEOPLE_FILE`), for `report --by person`.
+    pub people: std::collections::BTreeMap<String, String>,
 }
 
 impl App {
@@ -167,6 +170,22 @@ impl App {
                 Some(routes)
             }
         };
+        let people = match &config.people_file {
+            None => Default::default(),
+            Some(path) => {
+                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                    ConfigError::new(
+                        "MFA_PEOPLE_FILE",
+                        format!("cannot read the people file {}: {e}", path.display()),
+                    )
+                })?;
+                crate::config::people::parse(&text, &format!("MFA_PEOPLE_FILE={}", path.display()))
+                    .map_err(|e| ConfigError::new("MFA_PEOPLE_FILE", e.to_string()))?
+                    .into_iter()
+                    .map(|(id, email)| (id.to_string(), email.to_string()))
+                    .collect()
+            }
+        };
         let router = Router {
             routes: routes
                 .as_ref()
@@ -181,6 +200,7 @@ impl App {
             notifiers,
             router,
             routes,
+            people,
         })
     }
 

@@ -5,6 +5,7 @@
 //! (`secret.rs`) and typed values (`values.rs`) each parse their own part.
 
 mod channels;
+pub mod people;
 pub mod routes;
 mod secret;
 mod sources;
@@ -104,6 +105,8 @@ pub struct Config {
     pub slack: Option<SecretVar>,
     /// The routing file, when changes go to team channels too.
     pub routes: Option<RoutesSource>,
+    /// `MFA_PEOPLE_FILE`: which person (by e-mail) holds which account.
+    pub people_file: Option<PathBuf>,
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
     pub target_timeout: Duration,
@@ -226,6 +229,7 @@ impl Config {
             email,
             slack,
             routes,
+            people_file: get("MFA_PEOPLE_FILE").map(PathBuf::from),
             exemptions,
             target_timeout,
             target_concurrency,

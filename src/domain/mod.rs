@@ -5,6 +5,7 @@ pub mod change;
 pub mod diff;
 pub mod exemption;
 pub mod health;
+pub mod people;
 pub mod policy;
 pub mod principal;
 pub mod readiness;

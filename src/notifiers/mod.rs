@@ -8,6 +8,7 @@ pub mod digest;
 pub mod email;
 pub mod escape;
 pub mod named;
+pub mod people_table;
 pub mod ses;
 pub mod slack;
 pub mod slack_blocks;
