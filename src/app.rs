@@ -216,6 +216,7 @@ impl App {
                 store: self.store.as_ref(),
                 notifiers: &self.notifiers,
                 router: &self.router,
+                people: &self.people,
                 exemptions: &self.config.exemptions,
                 grace: chrono::Duration::days(self.config.grace_days as i64),
                 target_timeout: self.config.target_timeout,

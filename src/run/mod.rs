@@ -48,6 +48,9 @@ pub struct Pass<'a> {
     /// Which of `notifiers` each notice is pending for (the routing file,
     /// or every default channel).
     pub router: &'a Router,
+    /// Principal id → the address of the person holding it
+    /// (`MFA_PEOPLE_FILE`): named beside the account in every message.
+    pub people: &'a BTreeMap<String, String>,
     /// The permanent exemptions (`MFA_EXEMPT`); the store's are added to
     /// them at the start of each pass.
     pub exemptions: &'a Exemptions,

@@ -235,6 +235,8 @@ pub(super) struct Harness {
     /// The routes a test gives the pass; every channel takes everything
     /// without.
     pub(super) router: Option<crate::domain::route::Router>,
+    /// The people file a test gives the pass.
+    pub(super) people: std::collections::BTreeMap<String, String>,
 }
 
 /// Lets the harness keep a handle on each channel it gives the pass.
@@ -273,6 +275,7 @@ impl Harness {
             target_concurrency: 16,
             grace: chrono::Duration::zero(),
             router: None,
+            people: Default::default(),
         }
     }
 
@@ -294,6 +297,7 @@ impl Harness {
             store: &self.store,
             notifiers: &notifiers,
             router: &router,
+            people: &self.people,
             exemptions: &exemptions,
             grace: self.grace,
             target_timeout: self.target_timeout,

@@ -538,3 +538,49 @@ async fn a_routed_channel_failing_keeps_only_its_own_alerts_pending() {
     );
     assert!(h.store.snapshot().pending().is_empty());
 }
+
+#[tokio::test]
+async fn an_alert_names_the_person_holding_the_account_when_the_people_file_knows_them() {
+    let mut h = Harness::new(
+        &[(
+            "acme",
+            vec![
+                Read::Users(vec![ALICE_ON, BOB_ON]),
+                Read::Users(vec![ALICE_OFF, ("bob", crate::domain::MfaStatus::Disabled)]),
+            ],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.people = [(
+        "github:acme/alice".to_owned(),
+        "alice@example.com".to_owned(),
+    )]
+    .into();
+    h.pass(1).await;
+    h.pass(2).await;
+    let sent = h.channel(0).sent();
+    let details: Vec<(String, Option<String>)> = sent[1]
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.items
+                .iter()
+                .map(|i| (i.subject.clone(), i.detail.clone()))
+        })
+        .collect();
+    assert!(
+        details.contains(&(
+            "github:acme/alice".into(),
+            Some("held by alice@example.com".into())
+        )),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|(s, d)| s == "github:acme/bob"
+                && d.as_deref().is_none_or(|d| !d.contains("held by"))),
+        "bob is linked to nobody: {details:?}"
+    );
+    assert!(h.store.snapshot().pending().is_empty());
+}
