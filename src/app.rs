@@ -7,8 +7,10 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::config::routes::{ChannelKind, Defaults as RoutesDefaults, RoutedChannel, RoutesConfig};
 use crate::config::{Config, ConfigError, GithubCredential, StateLocation};
 use crate::domain::report::{Filter, Report};
+use crate::domain::route::Router;
 use crate::domain::snapshot::StoredTarget;
 use crate::domain::TargetKey;
 use crate::error::CheckItem;
@@ -19,6 +21,7 @@ use crate::monitors::github::GithubMonitor;
 use crate::monitors::snowflake::jwt::KeyPairAuth;
 use crate::monitors::snowflake::{Account, SnowflakeMonitor, SqlApi};
 use crate::monitors::{Discovery, Monitor};
+use crate::notifiers::named::NamedChannel;
 use crate::notifiers::ses::SesNotifier;
 use crate::notifiers::slack::SlackNotifier;
 use crate::notifiers::stdout::StdoutNotifier;
@@ -34,6 +37,14 @@ pub struct App {
     pub store: Box<dyn StateStore>,
     pub monitors: Vec<Box<dyn Monitor>>,
     pub notifiers: Vec<Box<dyn Notifier>>,
+    /// Which channels each notice goes to: the routing file's routes, and
+    /// the default channels for the rest.
+    pub router: Router,
+    /// The routing file as read, for `check`.
+    pub routes: Option<RoutesConfig>,
+    /// Principal id → the address of the person holding it
+    /// (`MFA_PEOPLE_FILE`), for `report --by person`.
+    pub people: std::collections::BTreeMap<String, String>,
 }
 
 impl App {
@@ -140,11 +151,56 @@ impl App {
         if notifiers.is_empty() {
             notifiers.push(Box::new(StdoutNotifier));
         }
+        let defaults: Vec<String> = notifiers.iter().map(|n| n.channel().to_owned()).collect();
+        let routes = match &config.routes {
+            None => None,
+            Some(source) => {
+                let routes = crate::routing::load(
+                    source,
+                    &sdk,
+                    &RoutesDefaults {
+                        channels: config.channel_names(),
+                        email_from: config.email.as_ref().map(|e| e.from.clone()),
+                    },
+                )
+                .await?;
+                for channel in &routes.channels {
+                    notifiers.push(routed_channel(channel, source, &sdk, &secrets, &http).await?);
+                }
+                Some(routes)
+            }
+        };
+        let people = match &config.people_file {
+            None => Default::default(),
+            Some(path) => {
+                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
+                    ConfigError::new(
+                        "MFA_PEOPLE_FILE",
+                        format!("cannot read the people file {}: {e}", path.display()),
+                    )
+                })?;
+                crate::config::people::parse(&text, &format!("MFA_PEOPLE_FILE={}", path.display()))
+                    .map_err(|e| ConfigError::new("MFA_PEOPLE_FILE", e.to_string()))?
+                    .into_iter()
+                    .map(|(id, email)| (id.to_string(), email.to_string()))
+                    .collect()
+            }
+        };
+        let router = Router {
+            routes: routes
+                .as_ref()
+                .map(|r| r.routes.clone())
+                .unwrap_or_default(),
+            defaults,
+        };
         Ok(App {
             config,
             store,
             monitors,
             notifiers,
+            router,
+            routes,
+            people,
         })
     }
 
@@ -159,6 +215,8 @@ impl App {
                 monitors: &self.monitors,
                 store: self.store.as_ref(),
                 notifiers: &self.notifiers,
+                router: &self.router,
+                people: &self.people,
                 exemptions: &self.config.exemptions,
                 grace: chrono::Duration::days(self.config.grace_days as i64),
                 target_timeout: self.config.target_timeout,
@@ -322,6 +380,13 @@ impl App {
                 items.extend(self.check_scope(m.as_ref(), scope).await);
             }
         }
+        // The targets as their checks named them (an AWS `self` by its
+        // account id, what discovery found): each one's routes.
+        let keys: std::collections::BTreeSet<TargetKey> = items
+            .iter()
+            .filter_map(|i| i.component.parse::<TargetKey>().ok())
+            .collect();
+        items.extend(self.check_routes(keys));
         for n in &self.notifiers {
             items.push(match n.check().await {
                 Ok(detail) => CheckItem {
@@ -334,6 +399,69 @@ impl App {
                     ok: false,
                     detail: e.to_string(),
                 },
+            });
+        }
+        items
+    }
+}
+
+impl App {
+    /// The routing file, checked when the app was built: what it defines,
+    /// and for each configured target the routes its principals fall into
+    /// and whether the rest go to the default channels.
+    fn check_routes(&self, keys: std::collections::BTreeSet<TargetKey>) -> Vec<CheckItem> {
+        let Some(routes) = &self.routes else {
+            return Vec::new();
+        };
+        let defaults = self.router.defaults.join(", ");
+        let mut items = vec![CheckItem {
+            component: "routes".into(),
+            ok: true,
+            detail: format!(
+                "{}: {} route(s), {} channel(s) ({}); unmatched changes go to: {defaults}",
+                routes.origin,
+                routes.routes.len(),
+                routes.channels.len(),
+                routes
+                    .channels
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }];
+        for key in keys {
+            let matched = self.router.routes_of(&key);
+            let mut parts: Vec<String> = matched
+                .iter()
+                .map(|r| {
+                    let named = r.name.as_ref().map_or(String::new(), |n| format!(" `{n}`"));
+                    let min = r
+                        .min_severity
+                        .map_or(String::new(), |s| format!(", {s} and above"));
+                    let patterns: Vec<String> = r.patterns.iter().map(|p| p.to_string()).collect();
+                    format!(
+                        "route{named} (line {}: {}{min}) → {}",
+                        r.line,
+                        patterns.join(" "),
+                        r.channels.join(", ")
+                    )
+                })
+                .collect();
+            if !self.router.covers(&key) {
+                parts.push(format!(
+                    "{} → default channels: {defaults}",
+                    if matched.is_empty() {
+                        "every change"
+                    } else {
+                        "the rest"
+                    }
+                ));
+            }
+            items.push(CheckItem {
+                component: format!("routes {key}"),
+                ok: true,
+                detail: parts.join("; "),
             });
         }
         items
@@ -355,19 +483,31 @@ pub enum BuildError {
         #[source]
         source: Arc<SecretError>,
     },
+    /// Configuration that is not a secret (the routing file's SSM
+    /// parameter) could not be read, for a reason that may pass by itself.
+    #[error("{variable}: {message}")]
+    Unreadable {
+        variable: &'static str,
+        message: String,
+    },
 }
 
 impl BuildError {
     /// Whether building again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, BuildError::Unavailable { .. })
+        matches!(
+            self,
+            BuildError::Unavailable { .. } | BuildError::Unreadable { .. }
+        )
     }
 
     /// The variable named by the error.
     pub fn variable(&self) -> &'static str {
         match self {
             BuildError::Config(e) => e.variable,
-            BuildError::Unavailable { variable, .. } => variable,
+            BuildError::Unavailable { variable, .. } | BuildError::Unreadable { variable, .. } => {
+                variable
+            }
         }
     }
 }
@@ -380,8 +520,56 @@ impl From<BuildError> for ConfigError {
             BuildError::Unavailable { variable, source } => {
                 ConfigError::new(variable, source.to_string())
             }
+            BuildError::Unreadable { variable, message } => ConfigError::new(variable, message),
         }
     }
+}
+
+/// A team channel of the routing file. Its webhook secret is read like any
+/// other (and checked to be a Slack webhook URL); an error names the
+/// routing file's variable, the channel and its line.
+async fn routed_channel(
+    channel: &RoutedChannel,
+    source: &crate::config::RoutesSource,
+    sdk: &aws_config::SdkConfig,
+    secrets: &aws_sdk_secretsmanager::Client,
+    http: &HttpClient,
+) -> Result<Box<dyn Notifier>, BuildError> {
+    let variable = source.variable();
+    let at = |why: String| {
+        ConfigError::new(
+            variable,
+            format!(
+                "{source}, line {}: channel `{}`: {why}",
+                channel.line, channel.name
+            ),
+        )
+    };
+    let inner: Box<dyn Notifier> = match &channel.kind {
+        ChannelKind::Email { from, to } => Box::new(SesNotifier::new(
+            aws_sdk_ses::Client::new(sdk),
+            crate::config::EmailConfig {
+                from: from.clone(),
+                to: to.clone(),
+            },
+        )),
+        ChannelKind::Slack { secret_id } => {
+            let var = crate::config::SecretVar {
+                variable,
+                id_variable: variable,
+                source: crate::config::SecretSource::SecretsManager(secret_id.clone()),
+            };
+            let url = match resolve_secret(&var, secrets).await {
+                Ok(url) => url,
+                Err(BuildError::Config(e)) => return Err(at(e.reason).into()),
+                Err(other) => return Err(other),
+            };
+            crate::config::slack_webhook_url(url.expose_secret())
+                .map_err(|why| at(format!("not a Slack incoming-webhook URL: {why}")))?;
+            Box::new(SlackNotifier::new(http.clone(), url))
+        }
+    };
+    Ok(Box::new(NamedChannel::new(channel.name.clone(), inner)))
 }
 
 /// A secret that cannot be read names its variable: a configuration error

@@ -235,6 +235,7 @@ on_both_stores!(
     source_health_is_stored_apart_from_the_target_and_its_alert_is_pending,
     discovered_members_are_kept_per_scope_replaced_whole_and_are_no_target,
     each_exemption_change_is_journaled_with_it_and_told_once_with_its_outbox_entry,
+    a_routed_entry_keeps_which_notices_each_channel_is_given_through_its_acknowledgements,
 );
 
 // ---------------------------------------------------------------- data
@@ -317,6 +318,7 @@ fn entry(id: &str, channels: &[&str], notices: Vec<Notice>, at: DateTime<Utc>) -
         created_at: at,
         channels: channels.iter().map(|c| (*c).to_owned()).collect(),
         notices,
+        routes: Default::default(),
     }
 }
 
@@ -636,6 +638,48 @@ async fn an_entry_for_email_and_slack_stays_pending_until_each_channel_acknowled
     assert_eq!(store.pending().await.unwrap(), vec![]);
     // The state it was committed with is untouched by acknowledgements.
     assert_eq!(store.load(&key).await.unwrap().unwrap().version, 1);
+}
+
+async fn a_routed_entry_keeps_which_notices_each_channel_is_given_through_its_acknowledgements(
+    h: &dyn Harness,
+) {
+    let store = h.store();
+    let key = target();
+    let notices = vec![
+        change(&key, 1, t0()),
+        change(&key, 2, t0()),
+        change(&key, 3, t0()),
+    ];
+    let id = format!("run-1/{key}");
+    let routed = OutboxEntry {
+        routes: [
+            ("platform".to_owned(), vec![0, 2]),
+            ("data".to_owned(), vec![1]),
+        ]
+        .into(),
+        ..entry(&id, &["data", "email", "platform"], notices.clone(), t0())
+    };
+    store
+        .commit(TargetCommit {
+            outbox: Some(routed.clone()),
+            ..first_commit(&key, three(t0()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.pending().await.unwrap(), vec![routed.clone()]);
+    store.acknowledge(&id, "email").await.unwrap();
+    store.acknowledge(&id, "data").await.unwrap();
+    let pending = store.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].channels, channels(&["platform"]));
+    assert_eq!(
+        pending[0].notices_for("platform"),
+        [&notices[0], &notices[2]],
+        "platform is still given only its own notices"
+    );
+    assert_eq!(pending[0].notices_for("email").len(), 3, "unrouted: all");
+    store.acknowledge(&id, "platform").await.unwrap();
+    assert_eq!(store.pending().await.unwrap(), vec![]);
 }
 
 async fn pending_entries_come_oldest_first_and_an_entry_for_no_channel_is_never_pending(

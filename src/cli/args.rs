@@ -83,6 +83,11 @@ pub enum Command {
         /// or --target, the narrowed report is what is sent.
         #[arg(long)]
         send: bool,
+        /// `person`: each person (linked by e-mail through MFA_PEOPLE_FILE)
+        /// with their accounts in every source, people lacking MFA first;
+        /// accounts linked to nobody apart.
+        #[arg(long, value_enum)]
+        by: Option<ReportBy>,
         #[command(flatten)]
         scope: Scope,
     },
@@ -174,4 +179,11 @@ impl Scope {
     pub fn selection(&self) -> Selection {
         Selection::new(self.sources.clone(), self.targets.clone())
     }
+}
+
+/// `report --by`: how the report is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportBy {
+    /// One entry per person, linked by e-mail.
+    Person,
 }

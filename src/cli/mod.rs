@@ -130,8 +130,9 @@ pub async fn main(cli: Cli) -> ExitCode {
         Command::Report {
             filter,
             send,
+            by,
             scope,
-        } => report(app, filter, send, &scope, print).await,
+        } => report(app, filter, send, by, &scope, print).await,
         Command::Status { scope } => status(app, &scope, print).await,
         Command::Check => check(app, print).await,
         Command::Exempt(command) => exempt::exempt(app, command, print).await,
@@ -183,13 +184,29 @@ async fn run(mut app: App, dry_run: bool, scope: &Scope, print: Print) -> u8 {
     print.finish(failed, found)
 }
 
-async fn report(mut app: App, filter: Filter, send: bool, scope: &Scope, print: Print) -> u8 {
+async fn report(
+    mut app: App,
+    filter: Filter,
+    send: bool,
+    by: Option<args::ReportBy>,
+    scope: &Scope,
+    print: Print,
+) -> u8 {
     let selection = scope.selection();
     let found = match read_state(&mut app, &selection, print).await {
         Ok(found) => found,
         Err(code) => return code,
     };
     match app.report(filter, send).await {
+        Ok((report, outcomes)) if by == Some(args::ReportBy::Person) => {
+            let people = crate::domain::people::by_person(&report.rows, &app.people);
+            print.result(
+                &serde_json::json!({"people": people, "channels": outcomes}),
+                || crate::notifiers::people_table::people_table(&people),
+            );
+            let failed = outcomes.iter().any(|o| o.error.is_some());
+            print.finish(failed, scope.fail_on_findings.then_some(found))
+        }
         Ok((report, outcomes)) => {
             print.result(
                 &serde_json::json!({"report": report, "channels": outcomes}),

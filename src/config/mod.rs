@@ -5,6 +5,8 @@
 //! (`secret.rs`) and typed values (`values.rs`) each parse their own part.
 
 mod channels;
+pub mod people;
+pub mod routes;
 mod secret;
 mod sources;
 pub mod values;
@@ -63,6 +65,34 @@ impl fmt::Display for StateLocation {
     }
 }
 
+/// Where the routing file is read from (README "Routing to teams").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutesSource {
+    /// `MFA_ROUTES_FILE`: a local file, or one packaged with the function.
+    File(PathBuf),
+    /// `MFA_ROUTES_PARAMETER`: an SSM Parameter Store parameter's name.
+    Parameter(String),
+}
+
+impl RoutesSource {
+    /// The variable to fix when the file is wrong.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            RoutesSource::File(_) => "MFA_ROUTES_FILE",
+            RoutesSource::Parameter(_) => "MFA_ROUTES_PARAMETER",
+        }
+    }
+}
+
+impl fmt::Display for RoutesSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoutesSource::File(p) => write!(f, "MFA_ROUTES_FILE={}", p.display()),
+            RoutesSource::Parameter(n) => write!(f, "MFA_ROUTES_PARAMETER={n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub state: StateLocation,
@@ -73,6 +103,10 @@ pub struct Config {
     pub snowflake: Option<SnowflakeConfig>,
     pub email: Option<EmailConfig>,
     pub slack: Option<SecretVar>,
+    /// The routing file, when changes go to team channels too.
+    pub routes: Option<RoutesSource>,
+    /// `MFA_PEOPLE_FILE`: which person (by e-mail) holds which account.
+    pub people_file: Option<PathBuf>,
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
     pub target_timeout: Duration,
@@ -144,6 +178,18 @@ impl Config {
             ));
         }
 
+        let routes = match (get("MFA_ROUTES_FILE"), get("MFA_ROUTES_PARAMETER")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "MFA_ROUTES_FILE",
+                    "set either MFA_ROUTES_FILE or MFA_ROUTES_PARAMETER, not both",
+                ))
+            }
+            (Some(path), None) => Some(RoutesSource::File(PathBuf::from(path))),
+            (None, Some(name)) => Some(RoutesSource::Parameter(name)),
+            (None, None) => None,
+        };
+
         let exemptions = Exemptions::parse(&get("MFA_EXEMPT").unwrap_or_default())
             .map_err(|e| ConfigError::new("MFA_EXEMPT", e.to_string()))?;
 
@@ -182,6 +228,8 @@ impl Config {
             snowflake,
             email,
             slack,
+            routes,
+            people_file: get("MFA_PEOPLE_FILE").map(PathBuf::from),
             exemptions,
             target_timeout,
             target_concurrency,

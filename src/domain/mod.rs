@@ -5,10 +5,12 @@ pub mod change;
 pub mod diff;
 pub mod exemption;
 pub mod health;
+pub mod people;
 pub mod policy;
 pub mod principal;
 pub mod readiness;
 pub mod report;
+pub mod route;
 pub mod snapshot;
 pub mod status;
 

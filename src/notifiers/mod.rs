@@ -7,6 +7,8 @@
 pub mod digest;
 pub mod email;
 pub mod escape;
+pub mod named;
+pub mod people_table;
 pub mod ses;
 pub mod slack;
 pub mod slack_blocks;
@@ -34,8 +36,9 @@ pub struct NotifyError {
 
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Channel name as stored with pending alerts: `email`, `slack`, `stdout`.
-    fn channel(&self) -> &'static str;
+    /// Channel name as stored with pending alerts: `email`, `slack`, `stdout`,
+    /// or a team channel's name from the routing file (`named.rs`).
+    fn channel(&self) -> &str;
 
     async fn send(&self, digest: &digest::Digest) -> Result<(), NotifyError>;
 

@@ -41,7 +41,7 @@ fn content(text: &str) -> Content {
 
 #[async_trait]
 impl Notifier for SesNotifier {
-    fn channel(&self) -> &'static str {
+    fn channel(&self) -> &str {
         "email"
     }
 

@@ -40,7 +40,7 @@ impl SlackNotifier {
 
 #[async_trait]
 impl Notifier for SlackNotifier {
-    fn channel(&self) -> &'static str {
+    fn channel(&self) -> &str {
         "slack"
     }
 

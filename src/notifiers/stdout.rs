@@ -11,7 +11,7 @@ pub struct StdoutNotifier;
 
 #[async_trait]
 impl Notifier for StdoutNotifier {
-    fn channel(&self) -> &'static str {
+    fn channel(&self) -> &str {
         "stdout"
     }
 

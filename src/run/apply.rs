@@ -2,6 +2,8 @@
 //! state, then commit the new state together with the alerts it implies,
 //! conditional on the version read.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
@@ -20,7 +22,6 @@ impl Pass<'_> {
         snapshot: &TargetSnapshot,
         exemptions: &Exemptions,
         dry_run: bool,
-        channels: &[&'static str],
         now: DateTime<Utc>,
         found: &mut Vec<Notice>,
         notes: &mut Vec<String>,
@@ -68,7 +69,6 @@ impl Pass<'_> {
             stored.as_ref().map(|s| s.version),
             outcome,
             dry_run,
-            channels,
             now,
             found,
         )
@@ -84,7 +84,6 @@ impl Pass<'_> {
         key: &TargetKey,
         scope: &TargetKey,
         dry_run: bool,
-        channels: &[&'static str],
         found: &mut Vec<Notice>,
     ) -> Result<usize, (TargetResult, String)> {
         let now = Utc::now();
@@ -101,20 +100,37 @@ impl Pass<'_> {
             now,
         );
         info!(target = %key, scope = %scope, principals = prev.present().count(), "target retired");
-        self.commit_outcome(
-            key,
-            Some(prev.version),
-            outcome,
-            dry_run,
-            channels,
-            now,
-            found,
-        )
-        .await
-        .map(|()| 1)
+        self.commit_outcome(key, Some(prev.version), outcome, dry_run, now, found)
+            .await
+            .map(|()| 1)
     }
 
-    /// Commits a diff's outcome with its notices pending for every channel
+    /// An outbox entry of `notices`, each pending for the channels the
+    /// router gives it; a channel given only some of them is told which.
+    pub(super) fn outbox_entry(
+        &self,
+        id: String,
+        now: DateTime<Utc>,
+        notices: &[Notice],
+    ) -> OutboxEntry {
+        let mut per_channel: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, notice) in notices.iter().enumerate() {
+            for channel in self.router.channels(notice) {
+                per_channel.entry(channel).or_default().push(i);
+            }
+        }
+        let channels = per_channel.keys().cloned().collect();
+        per_channel.retain(|_, indices| indices.len() < notices.len());
+        OutboxEntry {
+            id,
+            created_at: now,
+            channels,
+            notices: notices.to_vec(),
+            routes: per_channel,
+        }
+    }
+
+    /// Commits a diff's outcome with its notices pending for their channels
     /// (nothing to write: nothing done; a dry run: notices only).
     #[allow(clippy::too_many_arguments)]
     async fn commit_outcome(
@@ -123,7 +139,6 @@ impl Pass<'_> {
         expected_version: Option<u64>,
         outcome: DiffOutcome,
         dry_run: bool,
-        channels: &[&'static str],
         now: DateTime<Utc>,
         found: &mut Vec<Notice>,
     ) -> Result<(), (TargetResult, String)> {
@@ -131,12 +146,8 @@ impl Pass<'_> {
             found.extend(outcome.notices);
             return Ok(());
         }
-        let outbox = (!outcome.notices.is_empty()).then(|| OutboxEntry {
-            id: format!("{}/{}", self.run_id, key),
-            created_at: now,
-            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
-            notices: outcome.notices.clone(),
-        });
+        let outbox = (!outcome.notices.is_empty())
+            .then(|| self.outbox_entry(format!("{}/{}", self.run_id, key), now, &outcome.notices));
         let commit = TargetCommit {
             key: key.clone(),
             expected_version,

@@ -90,11 +90,20 @@ impl Pass<'_> {
                 .enumerate()
                 .filter(|(_, e)| e.channels.contains(channel))
                 .collect();
+            // Each entry's notices routed to this channel (all of them
+            // without a routing file); the unsaved ones by the same routes.
             let mut notices: Vec<Notice> = mine
                 .iter()
-                .flat_map(|(_, e)| e.notices.iter().cloned())
+                .flat_map(|(_, e)| e.notices_for(channel).into_iter().cloned())
                 .collect();
-            notices.extend(unsaved.iter().cloned().map(Notice::Change));
+            notices.extend(
+                unsaved
+                    .iter()
+                    .cloned()
+                    .map(Notice::Change)
+                    .filter(|n| self.router.channels(n).contains(channel)),
+            );
+            self.name_people(&mut notices);
             let Some(mut message) = digest::digest(&notices, warnings) else {
                 outcomes.push(ChannelOutcome {
                     channel: channel.to_owned(),
@@ -141,6 +150,27 @@ impl Pass<'_> {
         }
         left.retain(|e| !e.channels.is_empty());
         (outcomes, Some(self.pending_alerts(&left)))
+    }
+
+    /// Names the person holding each account when the people file knows
+    /// them, in the message only (the stored notice is left as it was).
+    fn name_people(&self, notices: &mut [Notice]) {
+        if self.people.is_empty() {
+            return;
+        }
+        for notice in notices {
+            let Notice::Change(c) = notice else { continue };
+            let Some(email) = c
+                .principal_id()
+                .and_then(|id| self.people.get(&id.to_string()))
+            else {
+                continue;
+            };
+            c.detail = Some(match c.detail.take() {
+                Some(d) => format!("{d}; held by {email}"),
+                None => format!("held by {email}"),
+            });
+        }
     }
 
     /// What is pending now, read from the store: for a pass whose delivery

@@ -8,7 +8,7 @@ use tracing::{info, warn};
 use super::Pass;
 use crate::domain::exemption::ExemptionNotice;
 use crate::domain::Notice;
-use crate::state::{OutboxEntry, ANNOUNCE_MAX};
+use crate::state::ANNOUNCE_MAX;
 
 impl Pass<'_> {
     /// The journaled changes not yet told, oldest first, at most
@@ -36,9 +36,9 @@ impl Pass<'_> {
             .collect()
     }
 
-    /// Stores the journaled changes pending for every channel and marks
+    /// Stores the journaled changes pending for their channels and marks
     /// them told, in one write, before delivery sends what is pending.
-    pub(super) async fn announce_exemptions(&self, channels: &[&'static str]) {
+    pub(super) async fn announce_exemptions(&self) {
         let journal = self.exemption_journal().await;
         if journal.is_empty() {
             return;
@@ -47,15 +47,14 @@ impl Pass<'_> {
             info!(principal = %n.principal, action = ?n.action, by = %n.by, "exemption change told");
         }
         let keys: Vec<String> = journal.iter().map(|(k, _)| k.clone()).collect();
-        let outbox = OutboxEntry {
-            id: format!("{}/#exemptions", self.run_id),
-            created_at: Utc::now(),
-            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
-            notices: journal
-                .into_iter()
-                .map(|(_, n)| Notice::Exemption(n))
-                .collect(),
-        };
+        let notices: Vec<Notice> = journal
+            .into_iter()
+            .map(|(_, n)| Notice::Exemption(n))
+            .collect();
+        // Routed like any notice: an exemption in a team's account is told
+        // to that team's channel.
+        let outbox =
+            self.outbox_entry(format!("{}/#exemptions", self.run_id), Utc::now(), &notices);
         if let Err(e) = self.store.announce_exemptions(&keys, Some(outbox)).await {
             warn!(error = %e, "the exemption changes could not be stored for delivery; they are told next pass");
         }

@@ -8,7 +8,6 @@ use tracing::{error, info};
 use super::Pass;
 use crate::domain::health::next_health;
 use crate::domain::{Change, ChangeKind, Notice, TargetKey};
-use crate::state::OutboxEntry;
 
 impl Pass<'_> {
     /// Updates each target's source health and returns the alerts it
@@ -20,7 +19,6 @@ impl Pass<'_> {
     pub(super) async fn health_notices(
         &self,
         events: &[(TargetKey, Option<String>)],
-        channels: &[&'static str],
         dry_run: bool,
     ) -> (Vec<Change>, Vec<Change>) {
         let stored = match self.store.health().await {
@@ -59,11 +57,12 @@ impl Pass<'_> {
             if dry_run {
                 continue;
             }
-            let outbox = notice.clone().map(|n| OutboxEntry {
-                id: format!("{}/{}#health", self.run_id, key),
-                created_at: now,
-                channels: channels.iter().map(|c| (*c).to_owned()).collect(),
-                notices: vec![Notice::Change(n)],
+            let outbox = notice.clone().map(|n| {
+                self.outbox_entry(
+                    format!("{}/{}#health", self.run_id, key),
+                    now,
+                    &[Notice::Change(n)],
+                )
             });
             if let Err(e) = self.store.record_health(key, &after, outbox).await {
                 error!(target = %key, error = %e, "source health could not be stored");

@@ -36,6 +36,7 @@ pub use summary::{
     ChannelOutcome, ChannelResult, PendingAlerts, RunSummary, TargetOutcome, TargetResult,
 };
 
+use crate::domain::route::Router;
 use crate::domain::{Change, ChangeKind, Exemptions, Notice, Source, TargetKey};
 use crate::monitors::Monitor;
 use crate::notifiers::Notifier;
@@ -45,6 +46,12 @@ pub struct Pass<'a> {
     pub monitors: &'a [Box<dyn Monitor>],
     pub store: &'a dyn StateStore,
     pub notifiers: &'a [Box<dyn Notifier>],
+    /// Which of `notifiers` each notice is pending for (the routing file,
+    /// or every default channel).
+    pub router: &'a Router,
+    /// Principal id → the address of the person holding it
+    /// (`MFA_PEOPLE_FILE`): named beside the account in every message.
+    pub people: &'a BTreeMap<String, String>,
     /// The permanent exemptions (`MFA_EXEMPT`); the store's are added to
     /// them at the start of each pass.
     pub exemptions: &'a Exemptions,
@@ -128,8 +135,6 @@ impl Pass<'_> {
         started: Instant,
         started_at: DateTime<Utc>,
     ) -> RunSummary {
-        let channels: Vec<&'static str> = self.notifiers.iter().map(|n| n.channel()).collect();
-
         let mut targets = Vec::new();
         let mut failures: Vec<Change> = Vec::new();
         let mut found: Vec<Notice> = Vec::new();
@@ -185,16 +190,8 @@ impl Pass<'_> {
                 error!(target = %snapshot.key, "{text}");
                 Err((TargetResult::Failed, text))
             } else {
-                self.apply(
-                    &snapshot,
-                    &exemptions,
-                    dry_run,
-                    &channels,
-                    now,
-                    &mut found,
-                    &mut notes,
-                )
-                .await
+                self.apply(&snapshot, &exemptions, dry_run, now, &mut found, &mut notes)
+                    .await
             };
             match &outcome {
                 Err((TargetResult::Failed, text)) => {
@@ -239,7 +236,6 @@ impl Pass<'_> {
             self.settle_scope(
                 scope,
                 dry_run,
-                &channels,
                 &mut found,
                 &mut failures,
                 &mut health_events,
@@ -269,7 +265,7 @@ impl Pass<'_> {
         let lost_race = targets.iter().any(|t| t.result == TargetResult::Conflict);
         let (channel_outcomes, would_send, pending) = if dry_run {
             let mut would = found;
-            let (raised, _) = self.health_notices(&health_events, &channels, true).await;
+            let (raised, _) = self.health_notices(&health_events, true).await;
             would.extend(raised.into_iter().map(Notice::Change));
             would.extend(self.exemption_notices().await);
             (Vec::new(), would, None)
@@ -280,10 +276,10 @@ impl Pass<'_> {
             // one the winner may not have seen), so the threshold does not
             // slip; an alert it raises stays pending for the next delivery.
             warn!("another pass committed first; leaving delivery to it");
-            self.health_notices(&health_events, &channels, false).await;
+            self.health_notices(&health_events, false).await;
             (Vec::new(), Vec::new(), None)
         } else {
-            let (raised, unsaved) = self.health_notices(&health_events, &channels, false).await;
+            let (raised, unsaved) = self.health_notices(&health_events, false).await;
             for c in &raised {
                 if c.kind == ChangeKind::SourceRecovered {
                     *changes
@@ -293,7 +289,7 @@ impl Pass<'_> {
                         .or_insert(0) += 1;
                 }
             }
-            self.announce_exemptions(&channels).await;
+            self.announce_exemptions().await;
             let (outcomes, pending) = self.deliver(&unsaved, &warnings).await;
             (outcomes, Vec::new(), pending)
         };
@@ -325,7 +321,6 @@ impl Pass<'_> {
         &self,
         scope: plan::Scope,
         dry_run: bool,
-        channels: &[&'static str],
         found: &mut Vec<Notice>,
         failures: &mut Vec<Change>,
         health_events: &mut Vec<(TargetKey, Option<String>)>,
@@ -349,9 +344,7 @@ impl Pass<'_> {
         health_events.push((scope.key.clone(), None));
         let mut all_retired = true;
         for key in &scope.gone {
-            let outcome = self
-                .retire_target(key, &scope.key, dry_run, channels, found)
-                .await;
+            let outcome = self.retire_target(key, &scope.key, dry_run, found).await;
             match outcome {
                 Ok(0) => {}
                 Ok(changes) => targets.push(TargetOutcome {

@@ -192,7 +192,7 @@ impl RecordingChannel {
 
 #[async_trait]
 impl Notifier for RecordingChannel {
-    fn channel(&self) -> &'static str {
+    fn channel(&self) -> &str {
         self.name
     }
 
@@ -232,6 +232,11 @@ pub(super) struct Harness {
     pub(super) target_timeout: Duration,
     pub(super) target_concurrency: usize,
     pub(super) grace: chrono::Duration,
+    /// The routes a test gives the pass; every channel takes everything
+    /// without.
+    pub(super) router: Option<crate::domain::route::Router>,
+    /// The people file a test gives the pass.
+    pub(super) people: std::collections::BTreeMap<String, String>,
 }
 
 /// Lets the harness keep a handle on each channel it gives the pass.
@@ -239,7 +244,7 @@ pub(super) struct Shared(std::sync::Arc<RecordingChannel>);
 
 #[async_trait]
 impl Notifier for Shared {
-    fn channel(&self) -> &'static str {
+    fn channel(&self) -> &str {
         self.0.channel()
     }
     async fn send(&self, digest: &Digest) -> Result<(), NotifyError> {
@@ -269,6 +274,8 @@ impl Harness {
             target_timeout: Duration::from_secs(30),
             target_concurrency: 16,
             grace: chrono::Duration::zero(),
+            router: None,
+            people: Default::default(),
         }
     }
 
@@ -280,10 +287,17 @@ impl Harness {
             .collect();
         let exemptions = Exemptions::default();
         let run_id = format!("run-{n}");
+        let router = self.router.clone().unwrap_or_else(|| {
+            crate::domain::route::Router::defaults_only(
+                notifiers.iter().map(|n| n.channel().to_owned()).collect(),
+            )
+        });
         Pass {
             monitors: &self.monitors,
             store: &self.store,
             notifiers: &notifiers,
+            router: &router,
+            people: &self.people,
             exemptions: &exemptions,
             grace: self.grace,
             target_timeout: self.target_timeout,

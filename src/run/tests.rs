@@ -374,6 +374,7 @@ async fn alerts_for_a_channel_no_longer_configured_are_kept_a_week_then_dropped(
             "x".into(),
             Utc::now(),
         ))],
+        routes: Default::default(),
     };
     h.store
         .record_health(&key, &Default::default(), Some(entry("recent", 1)))
@@ -467,4 +468,164 @@ async fn an_exemption_change_is_told_once_to_each_channel_even_when_one_refuses_
     assert_eq!(slack.len(), 2, "slack gets it on the next pass");
     assert_eq!(told(&slack[1]), 1);
     assert_eq!(h.store.calls(Operation::AnnounceExemptions), 1);
+}
+
+/// Two routes and the default: `github:acme/*` to `platform`, `github:web/*`
+/// to `web` and `platform` at high or above, the rest to `email`.
+fn two_routes() -> crate::domain::route::Router {
+    use crate::domain::route::{Pattern, Route, Router};
+    Router {
+        routes: vec![
+            Route {
+                name: None,
+                line: 1,
+                patterns: vec![Pattern::parse("github:acme/*").unwrap()],
+                min_severity: None,
+                channels: vec!["platform".into()],
+            },
+            Route {
+                name: None,
+                line: 5,
+                patterns: vec![Pattern::parse("github:web/*").unwrap()],
+                min_severity: Some(crate::domain::Severity::High),
+                channels: vec!["web".into(), "platform".into()],
+            },
+        ],
+        defaults: vec!["email".into()],
+    }
+}
+
+fn subjects(d: &crate::notifiers::digest::Digest) -> Vec<String> {
+    let mut s: Vec<String> = d
+        .groups
+        .iter()
+        .flat_map(|g| g.items.iter().map(|i| i.subject.clone()))
+        .collect();
+    s.sort();
+    s
+}
+
+fn routed_harness() -> Harness {
+    let users = |off: bool| Read::Users(vec![if off { ALICE_OFF } else { ALICE_ON }, BOB_ON]);
+    let mut h = Harness::new(
+        &[
+            (
+                "acme",
+                vec![users(false), users(true), users(true), users(true)],
+            ),
+            (
+                "web",
+                vec![users(false), users(true), users(true), users(true)],
+            ),
+            (
+                "other",
+                vec![users(false), users(true), users(true), users(true)],
+            ),
+        ],
+        vec![
+            RecordingChannel::new("email"),
+            RecordingChannel::new("platform"),
+            RecordingChannel::new("web"),
+        ],
+    );
+    h.router = Some(two_routes());
+    h
+}
+
+#[tokio::test]
+async fn each_change_reaches_exactly_the_channels_its_routes_name_once() {
+    let h = routed_harness();
+    h.pass(1).await;
+    // The baselines (all-clear: info) follow the same routes, except that
+    // `web` takes only high and above, so its all-clear goes to the default.
+    assert_eq!(h.channel(0).sent().len(), 1);
+    assert_eq!(h.channel(1).sent().len(), 1);
+    assert_eq!(h.channel(2).sent().len(), 0);
+    let s = h.pass(2).await;
+    assert!(s.ok, "{s:?}");
+    let last = |i: usize| subjects(h.channel(i).sent().last().unwrap());
+    assert_eq!(last(0), ["github:other/alice"]);
+    assert_eq!(last(1), ["github:acme/alice", "github:web/alice"]);
+    assert_eq!(last(2), ["github:web/alice"]);
+    assert_eq!(h.channel(2).sent().len(), 1);
+    h.pass(3).await;
+    assert_eq!(
+        [0, 1, 2].map(|i| h.channel(i).sent().len()),
+        [2, 2, 1],
+        "nothing twice"
+    );
+    assert!(h.store.snapshot().pending().is_empty());
+}
+
+#[tokio::test]
+async fn a_routed_channel_failing_keeps_only_its_own_alerts_pending() {
+    let h = routed_harness();
+    h.pass(1).await;
+    h.channel(2).refuse_next(1);
+    let s = h.pass(2).await;
+    assert!(!s.ok, "a channel failed");
+    let pending = h.store.snapshot().pending();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].id, "run-2/github:web");
+    assert_eq!(pending[0].channels, ["web".to_owned()].into());
+    assert_eq!(h.channel(0).sent().len(), 2);
+    assert_eq!(h.channel(1).sent().len(), 2);
+    h.pass(3).await;
+    assert_eq!(
+        subjects(h.channel(2).sent().last().unwrap()),
+        ["github:web/alice"],
+        "the failed channel gets its own alert, once"
+    );
+    assert_eq!(
+        [0, 1, 2].map(|i| h.channel(i).sent().len()),
+        [2, 2, 1],
+        "the others are not sent it again"
+    );
+    assert!(h.store.snapshot().pending().is_empty());
+}
+
+#[tokio::test]
+async fn an_alert_names_the_person_holding_the_account_when_the_people_file_knows_them() {
+    let mut h = Harness::new(
+        &[(
+            "acme",
+            vec![
+                Read::Users(vec![ALICE_ON, BOB_ON]),
+                Read::Users(vec![ALICE_OFF, ("bob", crate::domain::MfaStatus::Disabled)]),
+            ],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.people = [(
+        "github:acme/alice".to_owned(),
+        "alice@example.com".to_owned(),
+    )]
+    .into();
+    h.pass(1).await;
+    h.pass(2).await;
+    let sent = h.channel(0).sent();
+    let details: Vec<(String, Option<String>)> = sent[1]
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.items
+                .iter()
+                .map(|i| (i.subject.clone(), i.detail.clone()))
+        })
+        .collect();
+    assert!(
+        details.contains(&(
+            "github:acme/alice".into(),
+            Some("held by alice@example.com".into())
+        )),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|(s, d)| s == "github:acme/bob"
+                && d.as_deref().is_none_or(|d| !d.contains("held by"))),
+        "bob is linked to nobody: {details:?}"
+    );
+    assert!(h.store.snapshot().pending().is_empty());
 }

@@ -31,6 +31,24 @@ pub struct OutboxEntry {
     /// Channels that have not yet accepted these notices.
     pub channels: BTreeSet<String>,
     pub notices: Vec<Notice>,
+    /// Routing (ARCHITECTURE.md §3): for a channel given only some of
+    /// `notices`, their indices. A channel not named here is given all of
+    /// them, as every entry was before routing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, Vec<usize>>,
+}
+
+impl OutboxEntry {
+    /// The notices meant for `channel`.
+    pub fn notices_for(&self, channel: &str) -> Vec<&Notice> {
+        match self.routes.get(channel) {
+            None => self.notices.iter().collect(),
+            Some(indices) => indices
+                .iter()
+                .filter_map(|i| self.notices.get(*i))
+                .collect(),
+        }
+    }
 }
 
 /// Everything one pass writes for one target, applied all-or-nothing as far

@@ -8,7 +8,7 @@
 //! |-----------|-----------------|------------------------------|------------------|
 //! | principal | `SOURCE:TARGET` | the principal's name         | `status` (S, contract name), `attributes` (S, JSON), `first_seen`, `status_since` (S, RFC 3339) |
 //! | meta      | `SOURCE:TARGET` | `#meta`                      | `version` (N), `settings` (S, JSON), `updated_at` (S, RFC 3339) |
-//! | outbox    | `#outbox`       | `CREATED_AT#ENTRY_ID#CHUNK`  | `entry` (S), `created_at` (S), `chunk`, `chunks` (N), `channels` (SS, still pending), `notices` (S, one piece of the JSON array) |
+//! | outbox    | `#outbox`       | `CREATED_AT#ENTRY_ID#CHUNK`  | `entry` (S), `created_at` (S), `chunk`, `chunks` (N), `channels` (SS, still pending), `notices` (S, one piece of the JSON array), `routes` (S, JSON: per channel given only some notices, their indices; absent when all) |
 //! | health    | `#health`       | `SOURCE:TARGET`              | `health` (S, JSON: failures in a row, since, last error, alerted); only while failing |
 //! | lease     | `#lease`        | `#lease`                     | `holder`, `until` (S), `expires_at` (N, the table's TTL attribute) |
 //! | exemption | `#exempt`       | the principal id             | `exemption` (S, JSON: until, reason, owner, who added it and when) |

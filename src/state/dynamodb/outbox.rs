@@ -21,6 +21,9 @@ struct Chunk {
     created_at: DateTime<Utc>,
     channels: BTreeSet<String>,
     notices: String,
+    /// The entry's routing (JSON), on every chunk; absent when every
+    /// channel is given every notice.
+    routes: Option<String>,
 }
 
 impl DynamoDbStore {
@@ -29,6 +32,8 @@ impl DynamoDbStore {
         let pieces = split_utf8(&json, self.outbox_chunk_bytes);
         let created_at = rfc3339(entry.created_at);
         let channels: Vec<String> = entry.channels.iter().cloned().collect();
+        let routes = (!entry.routes.is_empty())
+            .then(|| serde_json::to_string(&entry.routes).expect("routes serialize"));
         pieces
             .iter()
             .enumerate()
@@ -40,6 +45,9 @@ impl DynamoDbStore {
                 item.insert("chunks".into(), AttributeValue::N(pieces.len().to_string()));
                 item.insert("channels".into(), AttributeValue::Ss(channels.clone()));
                 item.insert("notices".into(), s(piece));
+                if let Some(routes) = &routes {
+                    item.insert("routes".into(), s(routes));
+                }
                 item
             })
             .collect()
@@ -93,6 +101,10 @@ impl DynamoDbStore {
                 created_at: time_attr(&item, "created_at").map_err(bad)?,
                 channels,
                 notices: str_attr(&item, "notices").map_err(bad)?.to_owned(),
+                routes: match item.get("routes") {
+                    None => None,
+                    Some(_) => Some(str_attr(&item, "routes").map_err(bad)?.to_owned()),
+                },
                 sort,
             };
             entries.entry(id).or_default().push(chunk);
@@ -139,11 +151,22 @@ impl DynamoDbStore {
                     format!("notices of entry {id} are not valid JSON notices: {e}"),
                 )
             })?;
+            let routes = match &chunks[0].routes {
+                None => BTreeMap::new(),
+                Some(json) => serde_json::from_str(json).map_err(|e| {
+                    self.malformed(
+                        OUTBOX,
+                        Some(&chunks[0].sort),
+                        format!("routes of entry {id} are not valid JSON: {e}"),
+                    )
+                })?,
+            };
             pending.push(OutboxEntry {
                 id,
                 created_at: chunks[0].created_at,
                 channels,
                 notices,
+                routes,
             });
         }
         pending.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
