@@ -2,12 +2,13 @@
 //! report (after `--filter`), for a spreadsheet or an auditor.
 //!
 //! Quoting is RFC 4180 (the `csv` crate's writer: a field holding a comma,
-//! quote or line break is quoted, quotes doubled, CRLF-free `\n` records
-//! are accepted by every spreadsheet). Names come from the sources, so a
-//! cell that starts with `=`, `+`, `-` or `@` (or a tab or carriage return,
-//! which some spreadsheets strip before evaluating) is prefixed with `'`:
-//! the spreadsheet then shows it as text instead of running it as a formula
-//! (OWASP "CSV Injection").
+//! quote or line break is quoted, quotes doubled, records end in CRLF as
+//! RFC 4180 section 2 says). Names come from the sources, so a
+//! cell that starts with `=`, `+`, `-` or `@` (or a tab, carriage return or
+//! NUL, which some spreadsheets strip before evaluating) is prefixed with
+//! `'`: the spreadsheet then shows it as text instead of running it as a
+//! formula (OWASP ASVS 1.2.10, https://asvs.emil.hemdal.se/1.2.10; CWE-1236,
+//! https://appsec.backslash.security/cwe/1236).
 
 use crate::domain::report::{Report, Row};
 
@@ -87,7 +88,7 @@ fn split_principal<'a>(principal: &'a str, source: &str) -> (&'a str, &'a str) {
 /// A cell a spreadsheet would evaluate, made text.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\0') => format!("'{cell}").into(),
         _ => cell.into(),
     }
 }
@@ -102,6 +103,8 @@ mod tests {
         assert_eq!(neutralise("+1"), "'+1");
         assert_eq!(neutralise("-1"), "'-1");
         assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("\t=1"), "'\t=1");
+        assert_eq!(neutralise("\0=1"), "'\0=1");
         assert_eq!(neutralise("alice"), "alice");
         assert_eq!(neutralise(""), "");
     }
