@@ -88,6 +88,13 @@ pub enum Command {
         /// accounts linked to nobody apart.
         #[arg(long, value_enum)]
         by: Option<ReportBy>,
+        /// `table` (the default), `json` (the same as --json) or `csv` (one
+        /// row per principal, formula cells neutralised).
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Writes the report to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         scope: Scope,
     },
@@ -116,6 +123,14 @@ pub enum Command {
     /// E.g. `mfa-monitor man /usr/local/share/man/man1`. The repository's
     /// copies in docs/man/ are made by `cargo run --quiet -- man docs/man`.
     Man { dir: PathBuf },
+}
+
+/// `report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Clone, Subcommand)]

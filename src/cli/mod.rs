@@ -131,8 +131,13 @@ pub async fn main(cli: Cli) -> ExitCode {
             filter,
             send,
             by,
+            format,
+            output,
             scope,
-        } => report(app, filter, send, by, &scope, print).await,
+        } => {
+            let out = ReportOut { format, output };
+            report(app, filter, send, by, &scope, &out, print).await
+        }
         Command::Status { scope } => status(app, &scope, print).await,
         Command::Check => check(app, print).await,
         Command::Exempt(command) => exempt::exempt(app, command, print).await,
@@ -184,14 +189,47 @@ async fn run(mut app: App, dry_run: bool, scope: &Scope, print: Print) -> u8 {
     print.finish(failed, found)
 }
 
+/// Where and how `report` writes the report (`--format`, `--output`).
+struct ReportOut {
+    format: Option<args::ReportFormat>,
+    output: Option<std::path::PathBuf>,
+}
+
+impl ReportOut {
+    /// `--json` is `--format json`; with another format it is a usage error.
+    fn format(&self, print: Print) -> Result<args::ReportFormat, String> {
+        use args::ReportFormat::{Json, Table};
+        match (self.format, print.json) {
+            (None, false) => Ok(Table),
+            (None, true) | (Some(Json), _) => Ok(Json),
+            (Some(f), false) => Ok(f),
+            (Some(f), true) => Err(format!(
+                "--json asks for --format json, but --format is {}",
+                clap::ValueEnum::to_possible_value(&f)
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default()
+            )),
+        }
+    }
+}
+
 async fn report(
     mut app: App,
     filter: Filter,
     send: bool,
     by: Option<args::ReportBy>,
     scope: &Scope,
+    out: &ReportOut,
     print: Print,
 ) -> u8 {
+    // Checked before anything is read or sent.
+    let format = match out.format(print) {
+        Ok(f) => f,
+        Err(e) => {
+            print.error(e);
+            return EXIT_CONFIG;
+        }
+    };
     let selection = scope.selection();
     let found = match read_state(&mut app, &selection, print).await {
         Ok(found) => found,
@@ -208,19 +246,47 @@ async fn report(
             print.finish(failed, scope.fail_on_findings.then_some(found))
         }
         Ok((report, outcomes)) => {
-            print.result(
-                &serde_json::json!({"report": report, "channels": outcomes}),
-                || output::report_text(&report, &outcomes),
-            );
+            let text = match format {
+                args::ReportFormat::Table => Ok(output::report_text(&report, &outcomes)),
+                args::ReportFormat::Json => Ok(format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"report": report, "channels": outcomes})
+                    )
+                    .expect("serializes")
+                )),
+                args::ReportFormat::Csv => {
+                    crate::notifiers::csv::render(&report).map_err(|e| e.to_string())
+                }
+            };
+            let written = text.and_then(|text| match &out.output {
+                Some(path) => std::fs::write(path, text)
+                    .map_err(|e| format!("could not write --output {}: {e}", path.display())),
+                // The table is chatter `--quiet` silences; the data formats
+                // are what was asked for.
+                None if format == args::ReportFormat::Table && print.quiet => Ok(()),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            });
+            if let Err(e) = &written {
+                print.error(e);
+            }
             let failed = outcomes.iter().any(|o| o.error.is_some());
-            if print.quiet {
+            // Channel results are in the table and the JSON; the other
+            // formats and --quiet say a failed channel on stderr.
+            if print.quiet || format == args::ReportFormat::Csv {
                 for o in &outcomes {
                     if let Some(e) = &o.error {
                         print.error(format!("channel {}: {e}", o.channel));
                     }
                 }
             }
-            print.finish(failed, scope.fail_on_findings.then_some(found))
+            print.finish(
+                failed || written.is_err(),
+                scope.fail_on_findings.then_some(found),
+            )
         }
         Err(e) => {
             print.error(e);

@@ -1,9 +1,10 @@
 //! Channels, one file each (`ses.rs`, `slack.rs`, `stdout.rs`), behind one
 //! trait; the renderers beside them (`digest.rs` the message model,
-//! `email.rs`, `slack_blocks.rs`, `table.rs`, `escape.rs`) turn a digest or
+//! `email.rs`, `slack_blocks.rs`, `table.rs`, `csv.rs`, `escape.rs`) turn a digest or
 //! a report into what a channel sends. Nothing in `domain/` depends on
 //! this module.
 
+pub mod csv;
 pub mod digest;
 pub mod email;
 pub mod escape;
