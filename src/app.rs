@@ -248,6 +248,7 @@ impl App {
         let exemptions = self.config.exemptions.with_stored(&stored, now);
         let mut report = crate::domain::report::build(&targets, &exemptions, filter, now);
         report.set_exemption_ends(&stored, &self.config.exemptions, now.date_naive());
+        report.set_trend(&self.store.trend().await?);
         report.remind_days = self.config.remind_days;
         report.open_beyond =
             crate::domain::report::open_beyond(&targets, &exemptions, self.config.remind_days, now);

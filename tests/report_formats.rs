@@ -100,6 +100,9 @@ async fn csv_has_every_principal_once_and_a_formula_name_neutralised() {
     assert_eq!(&dev2[col("status")], "disabled");
     let dev0 = rows.iter().find(|r| &r[col("name")] == "dev0000").unwrap();
     assert_eq!(&dev0[col("admin")], "true");
+    // Seen by the pass this test ran: a UTC timestamp of today.
+    let first_seen = chrono::DateTime::parse_from_rfc3339(&dev0[col("first_seen")]).unwrap();
+    assert!((chrono::Utc::now() - first_seen.to_utc()).num_minutes() < 10);
     // Non-compliant first, as in the table.
     assert_ne!(&rows[0][col("status")], "enabled");
 }

@@ -330,6 +330,7 @@ fn first_commit(key: &TargetKey, principals: Vec<PrincipalRecord>) -> TargetComm
         deletes: vec![],
         settings: TargetSettings::default(),
         outbox: None,
+        trend: None,
         at: t0(),
     }
 }
@@ -427,6 +428,7 @@ async fn a_commit_with_a_stale_expected_version_is_refused_and_changes_nothing(h
                 vec![change(&key, 1, much_later)],
                 much_later,
             )),
+            trend: None,
             at: much_later,
         };
         match store.commit(stale).await {
@@ -542,6 +544,7 @@ async fn upserts_and_deletes_apply_and_settings_round_trip(h: &dyn Harness) {
             deletes: vec!["carol".into(), "<root>".into(), "never-stored".into()],
             settings: settings.clone(),
             outbox: None,
+            trend: None,
             at: later,
         })
         .await
@@ -790,6 +793,7 @@ async fn a_malformed_stored_item_is_reported_with_its_location_and_never_overwri
                     vec![change(&key, 2, later)],
                     later,
                 )),
+                trend: None,
                 at: later,
             })
             .await

@@ -8,6 +8,18 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mfa-monitor-target}"
 main_port="${MOTO_PORT:-5000}"
 ses_port="${MOTO_SES_PORT:-$((main_port + 1))}"
 
+# The HTML report's tests drive Debian's Chromium headless over WebDriver
+# (tests/report_html.rs): installed here when missing, so this one command
+# sets up a fresh Debian machine; under CI=true a missing browser fails them.
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+    sudo_=""
+    [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+    $sudo_ apt-get update -qq || { echo "apt-get update failed" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium chromium-driver >/dev/null \
+        || { echo "apt-get install chromium chromium-driver failed" >&2; exit 1; }
+fi
+chromium --version | head -1
+
 started=()
 cleanup() {
     for port in "${started[@]}"; do

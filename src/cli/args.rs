@@ -88,8 +88,10 @@ pub enum Command {
         /// accounts linked to nobody apart.
         #[arg(long, value_enum)]
         by: Option<ReportBy>,
-        /// `table` (the default), `json` (the same as --json) or `csv` (one
-        /// row per principal, formula cells neutralised).
+        /// `table` (the default), `json` (the same as --json), `csv` (one
+        /// row per principal, formula cells neutralised), `html` (one
+        /// self-contained page with filters) or `ocsf` (one OCSF Compliance
+        /// Finding per principal without MFA, as JSON lines).
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
         /// Writes the report to FILE instead of stdout.
@@ -131,6 +133,8 @@ pub enum ReportFormat {
     Table,
     Json,
     Csv,
+    Html,
+    Ocsf,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -258,6 +258,10 @@ async fn report(
                 args::ReportFormat::Csv => {
                     crate::notifiers::csv::render(&report).map_err(|e| e.to_string())
                 }
+                args::ReportFormat::Html => {
+                    crate::notifiers::html::render(&report).map_err(|e| e.to_string())
+                }
+                args::ReportFormat::Ocsf => Ok(crate::notifiers::ocsf::render(&report)),
             };
             let written = text.and_then(|text| match &out.output {
                 Some(path) => std::fs::write(path, text)
@@ -276,7 +280,9 @@ async fn report(
             let failed = outcomes.iter().any(|o| o.error.is_some());
             // Channel results are in the table and the JSON; the other
             // formats and --quiet say a failed channel on stderr.
-            if print.quiet || format == args::ReportFormat::Csv {
+            if print.quiet
+                || !matches!(format, args::ReportFormat::Table | args::ReportFormat::Json)
+            {
                 for o in &outcomes {
                     if let Some(e) = &o.error {
                         print.error(format!("channel {}: {e}", o.channel));

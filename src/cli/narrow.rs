@@ -1,6 +1,7 @@
 //! Applying a [`Selection`] to what a command prints: a dry run's summary,
 //! and the stored state `status` and `report` are built from.
 
+use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -205,6 +206,17 @@ impl StateStore for ReadOnce {
         self.inner.record_health(key, health, outbox).await
     }
 
+    /// Only the selected targets' records: the trend of what is reported.
+    async fn trend(&self) -> Result<Vec<TrendRecord>, StateError> {
+        let mut records = self.inner.trend().await?;
+        records.retain(|r| {
+            r.target
+                .parse::<TargetKey>()
+                .is_ok_and(|key| self.selection.keeps(&key))
+        });
+        Ok(records)
+    }
+
     async fn check(&self) -> Result<String, StateError> {
         self.inner.check().await
     }
@@ -304,6 +316,7 @@ mod tests {
                 deletes: Vec::new(),
                 settings: t.settings,
                 outbox: None,
+                trend: None,
                 at: t.updated_at,
             };
             store.commit(commit).await.unwrap();

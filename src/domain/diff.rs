@@ -497,6 +497,7 @@ fn settings_kept(prev: &TargetSettings, current: &TargetSettings) -> SettingsKep
     let mut warnings = Vec::new();
     let mut kept = current.clone();
     kept.retired_at = None;
+    kept.trend_day = prev.trend_day;
     if kept.mfa_required.is_none() && prev.mfa_required.is_some() {
         kept.mfa_required = prev.mfa_required;
         warnings.push(

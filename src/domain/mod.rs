@@ -13,6 +13,7 @@ pub mod report;
 pub mod route;
 pub mod snapshot;
 pub mod status;
+pub mod trend;
 
 pub use change::{BaselineSummary, Change, ChangeKind, Notice, Severity};
 pub use diff::{diff, diff_with_grace, retire, DiffOutcome};

@@ -72,6 +72,7 @@ mod tests {
             admin: false,
             login: "console".into(),
             days_without_mfa: None,
+            first_seen: chrono::DateTime::UNIX_EPOCH,
             exempt: false,
             exempt_until: None,
             has_pat: false,

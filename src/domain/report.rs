@@ -44,6 +44,8 @@ pub struct Row {
     /// Whole days since the principal lost or first lacked MFA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_without_mfa: Option<i64>,
+    /// When the monitor first saw the principal.
+    pub first_seen: DateTime<Utc>,
     pub exempt: bool,
     /// The last day of a stored exemption; `None` for an exempt principal
     /// means permanent (`MFA_EXEMPT`).
@@ -95,6 +97,14 @@ pub struct Report {
     /// Exemptions in force for principals that have MFA (or no longer need
     /// it): they can be removed.
     pub exemptions_no_longer_needed: Vec<String>,
+    /// Per source, today's accounts without MFA against a week ago (from
+    /// the trend records; absent before the first record).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub week_over_week: BTreeMap<Source, super::trend::WeekOverWeek>,
+    /// Per source, the last 12 weeks, for the HTML report's chart (not in
+    /// the JSON: 84 points per source are the page's business).
+    #[serde(skip)]
+    pub trend: BTreeMap<Source, Vec<super::trend::DayCount>>,
 }
 
 /// One line of the reminder section.
@@ -156,7 +166,8 @@ pub fn no_longer_needed<'a>(
     out
 }
 
-fn rank(status: MfaStatus) -> u8 {
+/// The order of statuses in every rendering: the worst first.
+pub fn rank(status: MfaStatus) -> u8 {
     match status {
         MfaStatus::Disabled => 0,
         MfaStatus::Insecure => 1,
@@ -210,6 +221,7 @@ pub fn build(
                     .status
                     .is_non_compliant()
                     .then(|| (now - p.status_since).num_days().max(0)),
+                first_seen: p.first_seen,
                 exempt,
                 exempt_until: None,
                 has_pat: p.attributes.has_pat,
@@ -246,6 +258,8 @@ pub fn build(
         open_beyond: Vec::new(),
         remind_days: 0,
         exemptions_no_longer_needed: Vec::new(),
+        week_over_week: BTreeMap::new(),
+        trend: BTreeMap::new(),
         targets: targets
             .iter()
             .filter(|t| {
@@ -305,6 +319,21 @@ impl Report {
         for row in self.rows.iter_mut().filter(|r| r.exempt) {
             row.exempt_until = ends.get(&row.principal).copied();
         }
+    }
+
+    /// Draws the trend in from the stored records.
+    pub fn set_trend(&mut self, records: &[super::trend::TrendRecord]) {
+        let today = self.generated_at.date_naive();
+        self.trend = super::trend::series(records, today);
+        self.week_over_week = super::trend::week_over_week(&self.trend, today);
+    }
+
+    /// "This week vs last week", one line per source.
+    pub fn week_lines(&self) -> Vec<String> {
+        self.week_over_week
+            .iter()
+            .map(|(source, w)| w.line(*source))
+            .collect()
     }
 
     /// The one-line summary every rendering starts with.

@@ -51,6 +51,10 @@ pub struct TargetSettings {
     /// is a baseline, not a storm of new accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<DateTime<Utc>>,
+    /// The UTC day of this target's last trend record (`domain::trend`):
+    /// the store's, not the source's, so it is carried across passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend_day: Option<chrono::NaiveDate>,
 }
 
 /// A complete listing of one target. Monitors return this only when every

@@ -13,7 +13,7 @@
 use crate::domain::report::{Report, Row};
 
 /// The header, in the order of the columns.
-pub const HEADER: [&str; 12] = [
+pub const HEADER: [&str; 13] = [
     "principal",
     "source",
     "target",
@@ -24,6 +24,7 @@ pub const HEADER: [&str; 12] = [
     "login",
     "mfa_methods",
     "exempt_until",
+    "first_seen",
     "days_without_mfa",
     "hint",
 ];
@@ -47,7 +48,7 @@ pub fn render(report: &Report) -> Result<String, CsvError> {
     Ok(String::from_utf8(bytes).expect("all cells are UTF-8 strings"))
 }
 
-fn record(row: &Row) -> [String; 12] {
+fn record(row: &Row) -> [String; 13] {
     let (target, name) = split_principal(&row.principal, row.source.as_str());
     let exempt_until = match (row.exempt, row.exempt_until) {
         (false, _) => String::new(),
@@ -68,6 +69,7 @@ fn record(row: &Row) -> [String; 12] {
         row.login.clone(),
         row.mfa_methods.clone().unwrap_or_default(),
         exempt_until,
+        row.first_seen.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         row.days_without_mfa
             .map(|d| d.to_string())
             .unwrap_or_default(),
@@ -77,7 +79,7 @@ fn record(row: &Row) -> [String; 12] {
 
 /// `source:target/name` into target and name; a principal id without the
 /// separator (not expected) keeps its whole text as the name.
-fn split_principal<'a>(principal: &'a str, source: &str) -> (&'a str, &'a str) {
+pub(crate) fn split_principal<'a>(principal: &'a str, source: &str) -> (&'a str, &'a str) {
     let rest = principal
         .strip_prefix(source)
         .and_then(|r| r.strip_prefix(':'))

@@ -137,7 +137,16 @@ pub fn report_email(r: &Report) -> Message {
             c.exempt
         );
     }
-    html.push_str("</ul><table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Status</th><th>Admin</th><th>Login</th><th>Days without MFA</th><th>Notes</th></tr>");
+    html.push_str("</ul>");
+    let week = r.week_lines();
+    if !week.is_empty() {
+        html.push_str("<p><b>This week vs last week</b></p><ul>");
+        for line in &week {
+            let _ = write!(html, "<li>{}</li>", escape_html(line));
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Principal</th><th>Status</th><th>Admin</th><th>Login</th><th>Days without MFA</th><th>Notes</th></tr>");
     for row in &r.rows {
         let _ = write!(
             html,

@@ -1,6 +1,6 @@
 //! Channels, one file each (`ses.rs`, `slack.rs`, `stdout.rs`), behind one
 //! trait; the renderers beside them (`digest.rs` the message model,
-//! `email.rs`, `slack_blocks.rs`, `table.rs`, `csv.rs`, `escape.rs`) turn a digest or
+//! `email.rs`, `slack_blocks.rs`, `table.rs`, `csv.rs`, `html.rs`, `ocsf.rs`, `escape.rs`) turn a digest or
 //! a report into what a channel sends. Nothing in `domain/` depends on
 //! this module.
 
@@ -8,13 +8,16 @@ pub mod csv;
 pub mod digest;
 pub mod email;
 pub mod escape;
+pub mod html;
 pub mod named;
+pub mod ocsf;
 pub mod people_table;
 pub mod ses;
 pub mod slack;
 pub mod slack_blocks;
 pub mod stdout;
 pub mod table;
+pub mod trend_chart;
 
 use async_trait::async_trait;
 

@@ -141,6 +141,8 @@ pub fn report_payload(r: &Report) -> Value {
             )
         })
         .collect();
+    // Source names and counts only: nothing here comes from a source.
+    lines.extend(r.week_lines().into_iter().map(|l| format!("_{l}_")));
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&r.headline(), MAX_HEADER)}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": lines.join("\n")}}),

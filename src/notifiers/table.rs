@@ -34,6 +34,13 @@ pub fn table(r: &Report) -> String {
             c.exempt
         );
     }
+    let week = r.week_lines();
+    if !week.is_empty() {
+        let _ = writeln!(out, "This week vs last week:");
+        for line in week {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use super::{Pass, TargetResult};
+use crate::domain::trend::{record_after, TrendRecord};
 use crate::domain::{
     diff_with_grace, retire, DiffOutcome, Exemptions, Notice, TargetKey, TargetSnapshot,
 };
@@ -45,7 +46,7 @@ impl Pass<'_> {
                 return Err((TargetResult::Failed, text));
             }
         }
-        let outcome = diff_with_grace(stored.as_ref(), snapshot, exemptions, self.grace, now);
+        let mut outcome = diff_with_grace(stored.as_ref(), snapshot, exemptions, self.grace, now);
         notes.extend(outcome.warnings.iter().cloned());
         let result = if outcome.baseline {
             TargetResult::Baseline
@@ -55,6 +56,21 @@ impl Pass<'_> {
             TargetResult::Changed
         };
         let change_count = outcome.changes().count();
+        // The day's trend record rides on the first commit of the UTC day,
+        // which a pass without changes then makes for it: one write per
+        // target per day, in the same commit as the state it counts.
+        let today = now.date_naive();
+        let trend = (!dry_run && outcome.settings.trend_day != Some(today)).then(|| {
+            outcome.settings.trend_day = Some(today);
+            outcome.settings_changed = true;
+            record_after(
+                key,
+                stored.as_ref(),
+                &outcome.upserts,
+                &outcome.deletes,
+                today,
+            )
+        });
         for c in outcome.changes() {
             info!(
                 target = %c.target,
@@ -68,6 +84,7 @@ impl Pass<'_> {
             key,
             stored.as_ref().map(|s| s.version),
             outcome,
+            trend,
             dry_run,
             now,
             found,
@@ -100,7 +117,7 @@ impl Pass<'_> {
             now,
         );
         info!(target = %key, scope = %scope, principals = prev.present().count(), "target retired");
-        self.commit_outcome(key, Some(prev.version), outcome, dry_run, now, found)
+        self.commit_outcome(key, Some(prev.version), outcome, None, dry_run, now, found)
             .await
             .map(|()| 1)
     }
@@ -138,6 +155,7 @@ impl Pass<'_> {
         key: &TargetKey,
         expected_version: Option<u64>,
         outcome: DiffOutcome,
+        trend: Option<TrendRecord>,
         dry_run: bool,
         now: DateTime<Utc>,
         found: &mut Vec<Notice>,
@@ -155,6 +173,7 @@ impl Pass<'_> {
             deletes: outcome.deletes,
             settings: outcome.settings,
             outbox,
+            trend,
             at: now,
         };
         match self.store.commit(commit).await {

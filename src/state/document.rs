@@ -3,6 +3,7 @@
 //! methods, so they cannot drift apart (tests/state_store.rs runs one suite
 //! on the file and DynamoDB stores; the pass unit tests run on memory).
 
+use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -37,6 +38,10 @@ pub struct Document {
     /// (`AT#ID`, so that they sort oldest first).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exemption_log: BTreeMap<String, ExemptionNotice>,
+    /// Trend records, keyed `SOURCE:TARGET#DAY`; those older than
+    /// `trend::KEEP_DAYS` are dropped at each commit (DynamoDB: its TTL).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trend: BTreeMap<String, TrendRecord>,
 }
 
 impl Default for Document {
@@ -50,6 +55,7 @@ impl Default for Document {
             discovered: BTreeMap::new(),
             exemptions: BTreeMap::new(),
             exemption_log: BTreeMap::new(),
+            trend: BTreeMap::new(),
         }
     }
 }
@@ -85,6 +91,11 @@ impl Document {
         let version = target.version;
         if let Some(entry) = commit.outbox {
             self.outbox.push(entry);
+        }
+        if let Some(record) = commit.trend {
+            let oldest = record.day - chrono::Duration::days(crate::domain::trend::KEEP_DAYS);
+            self.trend.retain(|_, r| r.day > oldest);
+            self.trend.insert(record.key(), record);
         }
         Ok(version)
     }

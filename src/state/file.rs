@@ -2,6 +2,7 @@
 //! atomically (temp file + fsync + rename) under an advisory lock, so a
 //! crash never leaves half a file and two CLI runs cannot both commit.
 
+use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -222,6 +223,10 @@ impl StateStore for FileStore {
             doc.announce_exemptions(keys, outbox);
             Ok(((), true))
         })
+    }
+
+    async fn trend(&self) -> Result<Vec<TrendRecord>, StateError> {
+        Ok(self.read()?.trend.into_values().collect())
     }
 
     async fn check(&self) -> Result<String, StateError> {

@@ -3,6 +3,7 @@
 //! test can inject into any operation (a backend error, or another pass
 //! committing first) to drive each branch of the pass without an emulator.
 
+use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -240,6 +241,10 @@ impl StateStore for MemoryStore {
             .doc
             .announce_exemptions(keys, outbox);
         Ok(())
+    }
+
+    async fn trend(&self) -> Result<Vec<TrendRecord>, StateError> {
+        Ok(self.lock().doc.trend.values().cloned().collect())
     }
 
     async fn check(&self) -> Result<String, StateError> {

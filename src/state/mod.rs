@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::exemption::{Exemption, ExemptionNotice};
 pub use crate::domain::health::Health;
 use crate::domain::snapshot::StoredTarget;
+use crate::domain::trend::TrendRecord;
 use crate::domain::{Notice, PrincipalRecord, TargetKey, TargetSettings};
 
 /// Exemption changes a pass tells at most (the rest the next pass): with
@@ -62,6 +63,8 @@ pub struct TargetCommit {
     pub deletes: Vec<String>,
     pub settings: TargetSettings,
     pub outbox: Option<OutboxEntry>,
+    /// The target's trend record of the day, on the day's first commit.
+    pub trend: Option<TrendRecord>,
     pub at: DateTime<Utc>,
 }
 
@@ -174,6 +177,9 @@ pub trait StateStore: Send + Sync {
     ) -> Result<(), StateError>;
 
     /// Reachability, for `mfa-monitor check`.
+    /// The trend records kept (at most `trend::KEEP_DAYS` old), any order.
+    async fn trend(&self) -> Result<Vec<TrendRecord>, StateError>;
+
     async fn check(&self) -> Result<String, StateError>;
 }
 

@@ -11,6 +11,7 @@ pub mod github_app_fake;
 pub mod github_fake;
 pub mod github_graphql_fake;
 pub mod snowflake_fake;
+pub mod webdriver;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -149,6 +149,23 @@ impl DynamoDbStore {
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
         let mut actions = vec![TransactWriteItem::builder().put(built(put.build())).build()];
+        if let Some(record) = &commit.trend {
+            let mut item = self.key(TREND, &record.key());
+            item.insert(
+                "record".into(),
+                s(&serde_json::to_string(record).expect("trend records serialize")),
+            );
+            let expires = commit.at + chrono::Duration::days(crate::domain::trend::KEEP_DAYS);
+            item.insert(
+                EXPIRES_AT.into(),
+                AttributeValue::N(expires.timestamp().to_string()),
+            );
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build();
+            actions.push(TransactWriteItem::builder().put(built(put)).build());
+        }
 
         // An entry pending for no channel would never be acknowledged, so it
         // is not kept (the file store drops it at its next acknowledgement).
@@ -158,7 +175,8 @@ impl DynamoDbStore {
             .filter(|e| !e.channels.is_empty())
             .map(|e| self.outbox_items(e))
             .unwrap_or_default();
-        let in_tx = (TX_CHUNK_BYTES_BUDGET / self.outbox_chunk_bytes).clamp(1, TX_MAX_ACTIONS - 1);
+        let in_tx = (TX_CHUNK_BYTES_BUDGET / self.outbox_chunk_bytes)
+            .clamp(1, TX_MAX_ACTIONS - actions.len());
         let staged: Vec<Item> = if chunks.len() > in_tx {
             chunks.split_off(in_tx)
         } else {

@@ -13,6 +13,7 @@
 //! | lease     | `#lease`        | `#lease`                     | `holder`, `until` (S), `expires_at` (N, the table's TTL attribute) |
 //! | exemption | `#exempt`       | the principal id             | `exemption` (S, JSON: until, reason, owner, who added it and when) |
 //! | discovery | `#discovery`    | `SOURCE:TARGET` of the scope | `members` (S, JSON array of target ids found when the scope last completed) |
+//! | trend     | `#trend`        | `SOURCE:TARGET#DAY`          | `record` (S, JSON: principals, non-compliant, admins without MFA that day), `expires_at` (N, TTL) |
 //!
 //! Sort keys starting with `#` are reserved for the store: a principal whose
 //! name itself starts with `#` is stored under `#` + its name (`##x` is `#x`).
@@ -37,13 +38,14 @@ mod read;
 mod records;
 mod schema;
 
+use crate::domain::trend::TrendRecord;
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
-use schema::{backend, s, Item};
+use schema::{backend, s, Item, TREND};
 pub use schema::{
     create_table, APPLY, APPLY_CHUNKS, DEFAULT_OUTBOX_CHUNK_BYTES, EXPIRES_AT, HEALTH, LEASE, META,
     OUTBOX, PARTITION_KEY, SORT_KEY,
@@ -197,6 +199,15 @@ impl StateStore for DynamoDbStore {
         outbox: Option<OutboxEntry>,
     ) -> Result<(), StateError> {
         self.announce(keys, outbox).await
+    }
+
+    async fn trend(&self) -> Result<Vec<TrendRecord>, StateError> {
+        Ok(self
+            .read_records::<TrendRecord>(TREND, "record", "a trend record")
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
     async fn check(&self) -> Result<String, StateError> {

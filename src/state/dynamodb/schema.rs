@@ -32,6 +32,9 @@ pub const DISCOVERY: &str = "#discovery";
 pub const EXEMPT: &str = "#exempt";
 /// Partition of the exemption changes not yet told by a pass.
 pub const EXEMPT_LOG: &str = "#exempt-log";
+/// Partition of the daily trend records (`SOURCE:TARGET#DAY`), each
+/// expiring through the table's TTL after `trend::KEEP_DAYS`.
+pub const TREND: &str = "#trend";
 /// Epoch seconds; the table's TTL attribute, so expired leases go away.
 pub const EXPIRES_AT: &str = "expires_at";
 /// Partition of the staged principal writes of a commit (`apply.rs`).
