@@ -4,6 +4,7 @@
 #   tests/snapshots/slack__email_html.snap  the email's HTML part
 #   tests/snapshots/slack__slack_json.snap  the Slack Block Kit payload,
 #                                           laid out by docs/render_slack.py
+#   tests/report_html.rs                    the HTML report in Chromium
 # Needs Debian's chromium and ImageMagick:
 #   apt-get update && apt-get install -y chromium imagemagick fonts-dejavu-core fonts-noto-color-emoji fonts-liberation
 # Run after a snapshot changed: bash docs/render_examples.sh
@@ -43,5 +44,11 @@ finish "$work/email.png" "$out/alert-email.png"
 python3 docs/render_slack.py tests/snapshots/slack__slack_json.snap > "$work/slack.html"
 shot "$work/slack.html" "$work/slack.png" 1000 1000
 finish "$work/slack.png" "$out/alert-slack.png"
+
+# The HTML report, as `report --format html` writes it over a stored state
+# of three sources with 12 weeks of trend, "Not enabled" clicked, in the
+# headless Chromium its tests drive (tests/report_html.rs).
+MFA_SCREENSHOT="$work/report.png" cargo test --quiet --test report_html -- --ignored the_readme_picture_of_the_page
+finish "$work/report.png" "$out/report-html.png"
 
 ls -l "$out"

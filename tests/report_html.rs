@@ -186,3 +186,137 @@ async fn a_header_click_sorts_by_that_column_and_a_second_click_reverses() {
     assert!(severe(&browser).await.is_empty());
     browser.quit().await;
 }
+
+/// A stored state of three sources with 12 weeks of trend, written through
+/// the real file store, for the README's picture of the page.
+async fn showcase_state(path: &std::path::Path) {
+    use chrono::{Duration, Utc};
+    use mfa_monitor::domain::trend::TrendRecord;
+    use mfa_monitor::domain::{
+        Attributes, MfaStatus, NaReason, PrincipalRecord, Source, TargetKey,
+    };
+    use mfa_monitor::state::file::FileStore;
+    use mfa_monitor::state::{StateStore, TargetCommit};
+
+    let now = Utc::now();
+    let store = FileStore::new(path);
+    let rec = |name: &str, status: MfaStatus, admin: bool, days: i64, kind: &str| PrincipalRecord {
+        name: name.into(),
+        status,
+        attributes: Attributes {
+            admin,
+            console_login: status != MfaStatus::NotApplicable,
+            kind: (!kind.is_empty()).then(|| kind.into()),
+            reason: (status == MfaStatus::NotApplicable).then_some(NaReason::NoConsolePassword),
+            ..Attributes::default()
+        },
+        first_seen: now - Duration::days(200),
+        status_since: now - Duration::days(days),
+        absent_since: None,
+        exempt: false,
+        grace_until: None,
+    };
+    use MfaStatus::*;
+    let targets = [
+        (
+            TargetKey::new(Source::Github, "acme"),
+            vec![
+                rec("octocat", Disabled, true, 4, ""),
+                rec("hubot", Disabled, false, 19, ""),
+                rec("monalisa", Enabled, true, 0, ""),
+                rec("defunkt", Enabled, false, 0, ""),
+                rec("mojombo", Enabled, false, 0, ""),
+                rec("pjhyett", Enabled, false, 0, ""),
+            ],
+            [6usize, 5, 5, 4, 4, 3, 3, 3, 2, 2, 2, 2],
+        ),
+        (
+            TargetKey::new(Source::Aws, "111122223333"),
+            vec![
+                rec("<root>", Enabled, true, 0, ""),
+                rec("alice", Enabled, true, 0, ""),
+                rec("bob", Disabled, false, 37, ""),
+                rec("carol", Enabled, false, 0, ""),
+                rec("ci-deployer", NotApplicable, false, 0, ""),
+            ],
+            [3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 1],
+        ),
+        (
+            TargetKey::new(Source::Snowflake, "myorg-analytics"),
+            vec![
+                rec("ACCOUNTADMIN_JANE", Enabled, true, 0, "PERSON"),
+                rec("DAVE", Insecure, false, 8, "PERSON"),
+                rec("ERIN", Disabled, false, 61, "PERSON"),
+                rec("FRANK", Enabled, false, 0, "PERSON"),
+                rec("ETL_SERVICE", NotApplicable, false, 0, "SERVICE"),
+            ],
+            [5, 5, 5, 4, 4, 4, 3, 3, 3, 2, 2, 2],
+        ),
+    ];
+    for (key, principals, weekly) in targets {
+        // One record a day: each week's count, for the last 12 weeks.
+        let mut version = None;
+        for day in (0..84i64).rev() {
+            let at = now - Duration::days(day);
+            let week = 11 - (day / 7) as usize;
+            let commit = TargetCommit {
+                key: key.clone(),
+                expected_version: version,
+                upserts: if version.is_none() {
+                    principals.clone()
+                } else {
+                    vec![]
+                },
+                deletes: vec![],
+                settings: Default::default(),
+                outbox: None,
+                trend: Some(TrendRecord {
+                    target: key.to_string(),
+                    day: at.date_naive(),
+                    principals: principals.len(),
+                    non_compliant: weekly[week],
+                    admins_without_mfa: usize::from(key.source == Source::Github),
+                }),
+                at,
+            };
+            version = Some(store.commit(commit).await.unwrap());
+        }
+    }
+}
+
+/// The README's picture of the page (docs/images/report-html.png), taken in
+/// the same headless Chromium: `bash docs/render_examples.sh`.
+#[tokio::test]
+#[ignore = "renders docs/images/report-html.png; run by docs/render_examples.sh"]
+async fn the_readme_picture_of_the_page() {
+    let out = std::env::var("MFA_SCREENSHOT").expect("MFA_SCREENSHOT names the PNG to write");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    showcase_state(&state).await;
+    let file = dir.path().join("report.html");
+    let env: Vec<(String, String)> = vec![
+        ("GITHUB_ORGS".into(), "acme".into()),
+        ("GITHUB_TOKEN".into(), TOKEN.into()),
+        ("MFA_STATE_FILE".into(), state.to_str().unwrap().into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+    ];
+    let ran = common::run_binary(
+        &[
+            "report",
+            "--format",
+            "html",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let browser = Browser::start().await;
+    browser.resize(1280, 1250).await;
+    browser.open(&format!("file://{}", file.display())).await;
+    browser.click("#f-disabled").await;
+    assert!(severe(&browser).await.is_empty());
+    std::fs::write(out, browser.screenshot_png().await).unwrap();
+    browser.quit().await;
+}

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use mfa_monitor::domain::change::BaselineEntry;
 use mfa_monitor::domain::snapshot::StoredTarget;
+use mfa_monitor::domain::trend::TrendRecord;
 use mfa_monitor::domain::{
     Attributes, BaselineSummary, Change, ChangeKind, MfaStatus, Notice, PrincipalRecord, Severity,
     Source, TargetKey, TargetSettings,
@@ -236,6 +237,8 @@ on_both_stores!(
     discovered_members_are_kept_per_scope_replaced_whole_and_are_no_target,
     each_exemption_change_is_journaled_with_it_and_told_once_with_its_outbox_entry,
     a_routed_entry_keeps_which_notices_each_channel_is_given_through_its_acknowledgements,
+    a_trend_record_is_written_with_its_commit_once_per_day_and_is_no_target,
+    a_trend_record_is_not_written_when_its_commit_is_refused,
 );
 
 // ---------------------------------------------------------------- data
@@ -1076,6 +1079,67 @@ async fn dynamodb_principal_items_without_a_meta_item_are_malformed_not_a_first_
     assert_eq!(items.len(), 1, "no meta item may have been written");
 }
 
+fn trend_record(key: &TargetKey, day: chrono::NaiveDate, non_compliant: usize) -> TrendRecord {
+    TrendRecord {
+        target: key.to_string(),
+        day,
+        principals: 3,
+        non_compliant,
+        admins_without_mfa: 1,
+    }
+}
+
+async fn a_trend_record_is_written_with_its_commit_once_per_day_and_is_no_target(h: &dyn Harness) {
+    let store = h.store();
+    let key = target();
+    let day = t0().date_naive();
+    let mut commit = first_commit(&key, three(t0()));
+    commit.trend = Some(trend_record(&key, day, 2));
+    store.commit(commit).await.unwrap();
+    assert_eq!(store.trend().await.unwrap(), [trend_record(&key, day, 2)]);
+
+    // The next day's record beside it; a second record of the same day
+    // replaces the first (the pass writes one a day; a replay must not
+    // double a day).
+    let next = day.succ_opt().unwrap();
+    for (version, record) in [
+        (1, trend_record(&key, next, 1)),
+        (2, trend_record(&key, next, 0)),
+    ] {
+        let commit = TargetCommit {
+            expected_version: Some(version),
+            upserts: vec![],
+            trend: Some(record),
+            at: t0() + chrono::Duration::days(1),
+            ..first_commit(&key, vec![])
+        };
+        store.commit(commit).await.unwrap();
+    }
+    let mut records = store.trend().await.unwrap();
+    records.sort_by_key(|r| r.day);
+    assert_eq!(
+        records,
+        [trend_record(&key, day, 2), trend_record(&key, next, 0)]
+    );
+    let targets = store.targets().await.unwrap();
+    assert_eq!(targets.len(), 1, "a trend record is not a target");
+    assert_eq!(targets[0].present().count(), 3);
+}
+
+async fn a_trend_record_is_not_written_when_its_commit_is_refused(h: &dyn Harness) {
+    let store = h.store();
+    let key = target();
+    store.commit(first_commit(&key, three(t0()))).await.unwrap();
+    let mut stale = first_commit(&key, vec![]);
+    stale.trend = Some(trend_record(&key, t0().date_naive(), 9));
+    let refused = store.commit(stale).await;
+    assert!(
+        matches!(refused, Err(StateError::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert!(store.trend().await.unwrap().is_empty());
+}
+
 async fn discovered_members_are_kept_per_scope_replaced_whole_and_are_no_target(h: &dyn Harness) {
     let store = h.store();
     assert!(store.discovered().await.unwrap().is_empty());
@@ -1164,4 +1228,22 @@ async fn each_exemption_change_is_journaled_with_it_and_told_once_with_its_outbo
         store.targets().await.unwrap().is_empty(),
         "the journal is no target"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_a_trend_record_expires_through_the_tables_ttl_after_100_days() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let h = DynamoDbHarness::new().await;
+    let key = target();
+    let mut commit = first_commit(&key, three(t0()));
+    commit.trend = Some(trend_record(&key, t0().date_naive(), 1));
+    h.store.commit(commit).await.unwrap();
+    let (items, _) = h.partition("#trend").await;
+    assert_eq!(items.len(), 1);
+    let sort = items[0]["principal"].as_s().unwrap();
+    assert_eq!(sort, &format!("{key}#{}", t0().date_naive()));
+    let expires: i64 = items[0]["expires_at"].as_n().unwrap().parse().unwrap();
+    assert_eq!(expires, (t0() + chrono::Duration::days(100)).timestamp());
 }

@@ -5,7 +5,7 @@
 //! The page is an askama template (`templates/report.html`), which escapes
 //! every value by default: names come from the sources and are untrusted,
 //! and escaping by template leaves no call to forget (docs/ARCHITECTURE.md,
-//! "Rendering"). The script and the style are our own static files; the
+//! the CLI's formats). The script and the style are our own static files; the
 //! page's Content-Security-Policy allows exactly them by SHA-256 hash, so
 //! even markup that slipped through could not run.
 

@@ -59,7 +59,7 @@ pub fn chart(series: &BTreeMap<Source, Vec<DayCount>>, today: NaiveDate) -> Opti
     );
     let _ = write!(
         svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>",
+        "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>",
         LEFT - 4.0,
         TOP + 8.0,
         max as usize,
@@ -70,7 +70,7 @@ pub fn chart(series: &BTreeMap<Source, Vec<DayCount>>, today: NaiveDate) -> Opti
         let day = (first + Duration::weeks(weeks)).min(today);
         let _ = write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            "<text class=\"label\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             x(day),
             HEIGHT - 6.0,
             day.format("%b %-d")
