@@ -45,6 +45,8 @@ pub struct App {
     /// Principal id → the address of the person holding it
     /// (`MFA_PEOPLE_FILE`), for `report --by person`.
     pub people: std::collections::BTreeMap<String, String>,
+    /// Where a sent report's HTML page is stored (`MFA_REPORT_BUCKET`).
+    pub report_bucket: Option<crate::report_bucket::ReportBucket>,
 }
 
 impl App {
@@ -193,6 +195,10 @@ impl App {
                 .unwrap_or_default(),
             defaults,
         };
+        let report_bucket = config
+            .report_bucket
+            .as_deref()
+            .map(|b| crate::report_bucket::ReportBucket::new(&sdk, b));
         Ok(App {
             config,
             store,
@@ -201,6 +207,7 @@ impl App {
             router,
             routes,
             people,
+            report_bucket,
         })
     }
 
@@ -262,6 +269,29 @@ impl App {
         );
         let mut outcomes = Vec::new();
         if send {
+            // The page first, so that every channel's message links it; a
+            // page that cannot be stored still lets the report go out.
+            if let Some(bucket) = &self.report_bucket {
+                let stored = match crate::notifiers::html::render(&report) {
+                    Ok(html) => bucket.store(html, now).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match stored {
+                    Ok(link) => {
+                        tracing::info!(object = %link.object, "HTML report stored");
+                        report.html_report = Some(link);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "HTML report not stored; the report is sent without its link");
+                        outcomes.push(ChannelOutcome {
+                            channel: "report_bucket".to_owned(),
+                            result: ChannelResult::Failed,
+                            notices: 0,
+                            error: Some(e),
+                        });
+                    }
+                }
+            }
             for n in &self.notifiers {
                 let result = n.send_report(&report).await;
                 if let Err(e) = &result {

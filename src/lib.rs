@@ -11,6 +11,7 @@ pub mod logging;
 pub mod metrics;
 pub mod monitors;
 pub mod notifiers;
+pub mod report_bucket;
 pub mod routing;
 pub mod run;
 pub mod secrets;

@@ -18,7 +18,7 @@ if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium chromium-driver >/dev/null \
         || { echo "apt-get install chromium chromium-driver failed" >&2; exit 1; }
 fi
-chromium --version | head -1
+chromium --version 2>/dev/null | head -1
 
 started=()
 cleanup() {

@@ -128,6 +128,28 @@ pub struct Config {
     /// The CLI pass's whole time budget (`MFA_PASS_BUDGET_SECONDS`); in
     /// Lambda the invocation deadline rules instead.
     pub pass_budget: Option<Duration>,
+    /// `MFA_REPORT_BUCKET`: where the weekly report's HTML page is stored.
+    pub report_bucket: Option<String>,
+}
+
+/// An S3 bucket name as S3 allows it for new buckets (3–63 characters of
+/// lowercase letters, digits, `-` and `.`, starting and ending with a
+/// letter or digit), so a typo is a configuration error, not a failed put.
+fn bucket_name(name: &str) -> Result<String, String> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !(3..=63).contains(&name.len())
+        || !ok_chars
+        || !ends(name.chars().next())
+        || !ends(name.chars().last())
+    {
+        return Err(format!(
+            "`{name}` is not an S3 bucket name (3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit)"
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 impl Config {
@@ -220,7 +242,15 @@ impl Config {
         let pass_budget = positive(&get, "MFA_PASS_BUDGET_SECONDS", "number of seconds")?
             .map(Duration::from_secs);
 
+        let report_bucket = match get("MFA_REPORT_BUCKET") {
+            None => None,
+            Some(b) => {
+                Some(bucket_name(&b).map_err(|why| ConfigError::new("MFA_REPORT_BUCKET", why))?)
+            }
+        };
+
         Ok(Config {
+            report_bucket,
             state,
             aws_iam_accounts,
             aws_excluded,
@@ -269,6 +299,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(lambda, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_report_bucket_must_be_an_s3_bucket_name() {
+        let ok = cfg(
+            false,
+            &[
+                ("AWS_IAM_ACCOUNTS", "self"),
+                ("MFA_REPORT_BUCKET", "mfa-reports.acme"),
+            ],
+        );
+        assert_eq!(
+            ok.unwrap().report_bucket.as_deref(),
+            Some("mfa-reports.acme")
+        );
+        for bad in ["Reports", "ab", "-reports", "reports_2026", &"a".repeat(64)] {
+            let e = cfg(
+                false,
+                &[("AWS_IAM_ACCOUNTS", "self"), ("MFA_REPORT_BUCKET", bad)],
+            )
+            .unwrap_err();
+            assert_eq!(e.variable, "MFA_REPORT_BUCKET", "{bad}");
+        }
     }
 
     #[test]

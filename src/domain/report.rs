@@ -105,6 +105,35 @@ pub struct Report {
     /// the JSON: 84 points per source are the page's business).
     #[serde(skip)]
     pub trend: BTreeMap<Source, Vec<super::trend::DayCount>>,
+    /// The HTML page of this report in the report bucket, when stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html_report: Option<ReportLink>,
+}
+
+impl ReportLink {
+    /// What the messages say beside the link: how long it works, and where
+    /// the page stays after.
+    pub fn caveat(&self) -> String {
+        format!(
+            "the link works until {} at most (less when the credentials that signed it expire first); the page stays at {}",
+            self.expires_at.format("%Y-%m-%d %H:%M UTC"),
+            self.object
+        )
+    }
+}
+
+/// Where the HTML page of a sent report is (`MFA_REPORT_BUCKET`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportLink {
+    /// `s3://BUCKET/KEY`.
+    pub object: String,
+    /// A pre-signed GET link: a bearer secret while valid, so it goes into
+    /// the messages only, never into logs or the JSON output.
+    #[serde(skip)]
+    pub url: String,
+    /// The link's asked-for end; earlier when the credentials that signed
+    /// it expire first.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// One line of the reminder section.
@@ -260,6 +289,7 @@ pub fn build(
         exemptions_no_longer_needed: Vec::new(),
         week_over_week: BTreeMap::new(),
         trend: BTreeMap::new(),
+        html_report: None,
         targets: targets
             .iter()
             .filter(|t| {

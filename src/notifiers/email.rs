@@ -138,6 +138,16 @@ pub fn report_email(r: &Report) -> Message {
         );
     }
     html.push_str("</ul>");
+    let mut link_text = String::new();
+    if let Some(link) = &r.html_report {
+        let _ = write!(
+            html,
+            "<p><a href=\"{}\">Open the full report (HTML)</a>: {}.</p>",
+            escape_html(&link.url),
+            escape_html(&link.caveat())
+        );
+        link_text = format!("Full report (HTML): {}\n({})\n\n", link.url, link.caveat());
+    }
     let week = r.week_lines();
     if !week.is_empty() {
         html.push_str("<p><b>This week vs last week</b></p><ul>");
@@ -226,7 +236,7 @@ pub fn report_email(r: &Report) -> Message {
     html.push_str("</body></html>");
     Message {
         subject: format!("[mfa-monitor] {title}"),
-        text: format!("{title}\n\n{}", table(r)),
+        text: format!("{title}\n\n{link_text}{}", table(r)),
         html,
     }
 }

@@ -143,10 +143,31 @@ pub fn report_payload(r: &Report) -> Value {
         .collect();
     // Source names and counts only: nothing here comes from a source.
     lines.extend(r.week_lines().into_iter().map(|l| format!("_{l}_")));
+
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&r.headline(), MAX_HEADER)}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": lines.join("\n")}}),
     ];
+    if let Some(link) = &r.html_report {
+        // Slack's link syntax, with `&`, `<` and `>` in the URL escaped. A
+        // link signed by session credentials carries their token and can
+        // be long: one that would not fit a section (and so fail the whole
+        // message) is left to the e-mail, and the object named.
+        let linked = format!(
+            "<{}|Open the full report (HTML)>: {}",
+            escape_mrkdwn(&link.url),
+            escape_mrkdwn(&link.caveat())
+        );
+        let text = if linked.chars().count() <= MAX_TEXT {
+            linked
+        } else {
+            format!(
+                "The full report (HTML) is at {} (its link is too long for Slack; the e-mail has it)",
+                escape_mrkdwn(&link.object)
+            )
+        };
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+    }
     if !critical.is_empty() {
         let shown = critical.len().min(40);
         lines = critical[..shown].to_vec();
