@@ -163,8 +163,9 @@ impl TagKey {
         }
     }
 
-    /// Whether `key` names this tag: IAM refuses two keys on one user that
-    /// differ only in case, so `Email` and `email` are the same tag.
+    /// Whether `key` names this tag. A user's tag keys are not case
+    /// sensitive in IAM (IAM User Guide, "Tagging IAM resources": one
+    /// user cannot hold both `Email` and `email`), so neither is it here.
     pub fn matches(&self, key: &str) -> bool {
         self.0.eq_ignore_ascii_case(key)
     }
