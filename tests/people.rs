@@ -420,3 +420,25 @@ async fn an_email_change_alone_raises_no_alert() {
     );
     assert!(unlinked.contains(&sf("NULL_TYPE")), "{unlinked:?}");
 }
+
+#[tokio::test]
+async fn an_alert_names_the_holder_by_the_address_snowflake_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = snowflake(fixture("2026")).await;
+    let ran = run_binary(&["run", "--json"], &snowflake_env(&first, dir.path())).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    let mut users = fixture("2026");
+    let meta = users.clone();
+    snowflake_fake::set(&mut users, &meta, "ALICE", "has_mfa", Some("false"));
+    let lost = snowflake(users).await;
+    let ran = run_binary(&["run", "--json"], &snowflake_env(&lost, dir.path())).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // Without a channel the alert is printed on stderr.
+    let line = ran
+        .stderr
+        .lines()
+        .find(|l| l.contains(&sf("ALICE")))
+        .unwrap_or_else(|| panic!("no alert for ALICE: {}", ran.stderr));
+    assert!(line.contains("held by alice@example.com"), "{line}");
+}
