@@ -77,7 +77,8 @@ impl App {
         if !config.aws_iam_accounts.is_empty() {
             monitors.push(Box::new(
                 AwsIamMonitor::new(sdk.clone(), config.aws_iam_accounts.clone())
-                    .excluding(config.aws_excluded.clone()),
+                    .excluding(config.aws_excluded.clone())
+                    .with_email_tag(config.email_tag.clone()),
             ));
         }
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);

@@ -307,3 +307,63 @@ async fn an_unreachable_endpoint_is_an_error_not_an_empty_account() {
     assert!(!check.ok);
     assert_eq!(check.component, "aws:self");
 }
+
+#[tokio::test]
+async fn the_tag_named_by_mfa_email_tag_gives_a_users_address_and_a_value_that_is_not_one_is_dropped(
+) {
+    if common::skip_without_moto() {
+        return;
+    }
+    let account = common::unique_account();
+    let iam = aws_sdk_iam::Client::new(&common::account_config(&account).await);
+    let tag = |key: &str, value: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .unwrap()
+    };
+    for (user, tags) in [
+        (
+            "alice",
+            vec![tag("Work-Email", "alice@example.com"), tag("team", "data")],
+        ),
+        ("bob", vec![tag("work-email", "not an address")]),
+        ("carol", vec![tag("email", "carol@example.com")]),
+    ] {
+        common::seed_user(&iam, user, false).await;
+        iam.tag_user()
+            .user_name(user)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .unwrap();
+    }
+    let options = ReadOptions {
+        email_tag: mfa_monitor::config::values::TagKey::parse("MFA_EMAIL_TAG", "work-email")
+            .unwrap(),
+        ..fast()
+    };
+
+    let s = collect_account(&iam, &account, &options).await.unwrap();
+    let email = |name: &str| find(&s, name).attributes.email.clone();
+    assert_eq!(
+        email("alice").as_deref(),
+        Some("alice@example.com"),
+        "the key matched without case"
+    );
+    assert_eq!(email("bob"), None, "not an address: dropped");
+    assert_eq!(
+        find(&s, "bob").status,
+        MfaStatus::Disabled,
+        "bob still read"
+    );
+    assert_eq!(email("carol"), None, "`email` is not the configured tag");
+
+    let default = collect_account(&iam, &account, &fast()).await.unwrap();
+    assert_eq!(
+        find(&default, "carol").attributes.email.as_deref(),
+        Some("carol@example.com"),
+        "the default tag is `email`"
+    );
+}

@@ -57,6 +57,7 @@ fn options() -> ReadOptions {
         },
         root_management: RootManagement::NotCentral,
         per_user: AimdBounds::default(),
+        ..ReadOptions::default()
     }
 }
 

@@ -83,9 +83,10 @@ pub enum Command {
         /// or --target, the narrowed report is what is sent.
         #[arg(long)]
         send: bool,
-        /// `person`: each person (linked by e-mail through MFA_PEOPLE_FILE)
-        /// with their accounts in every source, people lacking MFA first;
-        /// accounts linked to nobody apart.
+        /// `person`: each person (linked by e-mail through MFA_PEOPLE_FILE,
+        /// else the address the source gives: Snowflake EMAIL, the IAM tag
+        /// MFA_EMAIL_TAG) with their accounts in every source, people
+        /// lacking MFA first; accounts linked to nobody apart.
         #[arg(long, value_enum)]
         by: Option<ReportBy>,
         /// `table` (the default), `json` (the same as --json), `csv` (one

@@ -107,6 +107,9 @@ pub struct Config {
     pub routes: Option<RoutesSource>,
     /// `MFA_PEOPLE_FILE`: which person (by e-mail) holds which account.
     pub people_file: Option<PathBuf>,
+    /// `MFA_EMAIL_TAG`: the IAM user tag whose value is the holder's
+    /// e-mail address (default `email`).
+    pub email_tag: values::TagKey,
     pub exemptions: Exemptions,
     /// Per-target collection bound (`MFA_TARGET_TIMEOUT_SECONDS`).
     pub target_timeout: Duration,
@@ -225,6 +228,10 @@ impl Config {
                 usize::try_from(n).unwrap_or(usize::MAX)
             });
 
+        let email_tag = get("MFA_EMAIL_TAG")
+            .map(|t| values::TagKey::parse("MFA_EMAIL_TAG", &t))
+            .transpose()?
+            .unwrap_or_default();
         let grace_days = values::non_negative(&get, "MFA_GRACE_DAYS", "days")?.unwrap_or(0);
         let exempt_max_days = positive(&get, "MFA_EXEMPT_MAX_DAYS", "number of days")?
             .unwrap_or(crate::domain::exemption::DEFAULT_MAX_DAYS as u64);
@@ -260,6 +267,7 @@ impl Config {
             slack,
             routes,
             people_file: get("MFA_PEOPLE_FILE").map(PathBuf::from),
+            email_tag,
             exemptions,
             target_timeout,
             target_concurrency,
@@ -381,6 +389,28 @@ mod tests {
         );
         let e = cfg(false, &[("AWS_IAM_ACCOUNTS", "arn:aws:iam::12:role/x")]).unwrap_err();
         assert_eq!(e.variable, "AWS_IAM_ACCOUNTS");
+    }
+
+    #[test]
+    fn the_email_tag_defaults_to_email_and_a_bad_one_names_the_variable() {
+        let c = cfg(false, &[("AWS_IAM_ACCOUNTS", "self")]).unwrap();
+        assert_eq!(c.email_tag.as_str(), "email");
+        let c = cfg(
+            false,
+            &[
+                ("AWS_IAM_ACCOUNTS", "self"),
+                ("MFA_EMAIL_TAG", " owner-email "),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.email_tag.as_str(), "owner-email");
+        let e = cfg(
+            false,
+            &[("AWS_IAM_ACCOUNTS", "self"), ("MFA_EMAIL_TAG", "e#mail")],
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "MFA_EMAIL_TAG");
+        assert!(e.to_string().contains("`e#mail`"), "{e}");
     }
 
     #[test]

@@ -16,16 +16,21 @@ pub struct EmailAddress(String);
 
 impl EmailAddress {
     pub fn parse(variable: &'static str, text: &str) -> Result<Self, ConfigError> {
+        Self::checked(text)
+            .ok_or_else(|| ConfigError::new(variable, format!("`{text}` is not an email address")))
+    }
+
+    /// The same check for an address a source gives (Snowflake's `EMAIL`,
+    /// an IAM tag): `None` when it is not one, for the caller to drop
+    /// rather than fail on.
+    pub fn checked(text: &str) -> Option<Self> {
         let ok = matches!(text.split_once('@'), Some((local, domain))
             if !local.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace));
-        if ok {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(ConfigError::new(
-                variable,
-                format!("`{text}` is not an email address"),
-            ))
-        }
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,6 +131,56 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The key of the IAM user tag that holds the user's e-mail address
+/// (`MFA_EMAIL_TAG`, default `email`), checked against IAM's rules for a
+/// key (1 to 128 letters, digits, spaces and `_.:/=+-@`) so that a typo
+/// is a configuration error rather than addresses never found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagKey(String);
+
+/// IAM's longest tag key.
+const TAG_KEY_MAX: usize = 128;
+
+impl TagKey {
+    pub const DEFAULT: &'static str = "email";
+
+    pub fn parse(variable: &'static str, text: &str) -> Result<Self, ConfigError> {
+        let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+        let why = if text.is_empty() {
+            Some("is empty")
+        } else if text.chars().count() > TAG_KEY_MAX {
+            Some("is longer than IAM's 128 characters for a tag key")
+        } else if text.to_ascii_lowercase().starts_with("aws:") {
+            Some("uses the `aws:` prefix, which IAM keeps for itself")
+        } else if !text.chars().all(allowed) {
+            Some("holds a character IAM does not allow in a tag key (letters, digits, spaces and _.:/=+-@)")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(ConfigError::new(variable, format!("`{text}` {why}"))),
+            None => Ok(Self(text.to_owned())),
+        }
+    }
+
+    /// Whether `key` names this tag. A user's tag keys are not case
+    /// sensitive in IAM (IAM User Guide, "Tagging IAM resources": one
+    /// user cannot hold both `Email` and `email`), so neither is it here.
+    pub fn matches(&self, key: &str) -> bool {
+        self.0.eq_ignore_ascii_case(key)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TagKey {
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
 /// An optional positive whole number.
 pub fn positive(
     get: &impl Fn(&str) -> Option<String>,
@@ -168,6 +223,28 @@ mod tests {
         for bad in ["nope", "@example.com", "a@localhost", "a b@example.com"] {
             let e = EmailAddress::parse("X", bad).unwrap_err();
             assert_eq!(e.variable, "X", "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_address_a_source_gives_is_checked_like_a_configured_one() {
+        assert_eq!(
+            EmailAddress::checked("a@example.com").map(EmailAddress::into_string),
+            Some("a@example.com".to_owned())
+        );
+        for bad in ["", "nope", "@example.com", "a@localhost", "a b@example.com"] {
+            assert!(EmailAddress::checked(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_tag_key_follows_iams_rules_and_is_matched_without_case() {
+        let k = TagKey::parse("MFA_EMAIL_TAG", "work-email").unwrap();
+        assert!(k.matches("Work-Email") && !k.matches("email"));
+        assert!(TagKey::default().matches("email"));
+        for bad in ["", "e#mail", "aws:email", &"x".repeat(129)] {
+            let e = TagKey::parse("MFA_EMAIL_TAG", bad).unwrap_err();
+            assert_eq!(e.variable, "MFA_EMAIL_TAG", "{bad}");
         }
     }
 

@@ -665,6 +665,23 @@ mod tests {
     }
 
     #[test]
+    fn an_address_that_changes_gained_or_lost_is_stored_and_never_a_change() {
+        let with = |email: Option<&str>| {
+            let mut o = obs("alice", Disabled);
+            o.attributes.email = email.map(str::to_owned);
+            snap(vec![o])
+        };
+        let before = stored(&with(Some("alice@example.com")), t(1));
+        for now in [None, Some("alice@new.example.com")] {
+            let out = diff(Some(&before), &with(now), &Exemptions::default(), t(2));
+            assert!(out.notices.is_empty(), "{now:?}: {:?}", out.notices);
+            assert_eq!(out.upserts.len(), 1, "{now:?}: the new address is kept");
+            assert_eq!(out.upserts[0].attributes.email.as_deref(), now);
+            assert_eq!(out.upserts[0].status_since, t(1), "the status did not move");
+        }
+    }
+
+    #[test]
     fn an_exemption_that_ends_while_mfa_is_still_missing_is_told_once() {
         let s = snap(vec![obs("bob", Disabled), obs("carl", Enabled)]);
         let ex = Exemptions::parse("aws:123456789012/bob").unwrap();

@@ -1,6 +1,8 @@
 //! One view of each person across sources (`report --by person`): the
 //! report's rows grouped by the e-mail address each principal is linked
-//! to (the people file, `MFA_PEOPLE_FILE`). Pure.
+//! to: the people file's (`MFA_PEOPLE_FILE`) where it names the
+//! principal, else the one the source gave (Snowflake's `EMAIL`, the IAM
+//! user tag `MFA_EMAIL_TAG`). Pure.
 
 use std::collections::BTreeMap;
 
@@ -25,12 +27,24 @@ pub struct People {
     pub unlinked: Vec<Row>,
 }
 
-/// Groups `rows` by person; `links` maps a principal id to an address.
+/// The address `principal` is linked to: the people file's entry wins
+/// (the operator's word over what a source holds, which may be stale or a
+/// shared mailbox), else the source's.
+pub fn link<'a>(
+    people: &'a BTreeMap<String, String>,
+    principal: &str,
+    source: Option<&'a str>,
+) -> Option<&'a str> {
+    people.get(principal).map(String::as_str).or(source)
+}
+
+/// Groups `rows` by person; `links` (the people file) maps a principal id
+/// to an address, and a row it does not name goes by its source's.
 pub fn by_person(rows: &[Row], links: &BTreeMap<String, String>) -> People {
     let mut grouped: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     let mut unlinked = Vec::new();
     for row in rows {
-        match links.get(&row.principal) {
+        match link(links, &row.principal, row.email.as_deref()) {
             // Addresses are compared without case: the same mailbox.
             Some(email) => grouped
                 .entry(email.to_ascii_lowercase())
@@ -79,6 +93,7 @@ mod tests {
             mfa_methods: None,
             hint: None,
             reason: None,
+            email: None,
         }
     }
 
@@ -115,6 +130,20 @@ mod tests {
         );
         assert_eq!(p.unlinked.len(), 1);
         assert_eq!(p.unlinked[0].principal, "aws:111122223333/svc-ci");
+    }
+
+    #[test]
+    fn a_source_address_links_a_row_the_people_file_does_not_name_and_the_file_wins() {
+        let mut snowflake = row("snowflake:org-acct/ALICE", MfaStatus::Disabled);
+        snowflake.email = Some("ALICE@example.com".into());
+        let mut aws = row("aws:1/alice", MfaStatus::Enabled);
+        aws.email = Some("alice.old@example.com".into());
+        let links = [("aws:1/alice".to_owned(), "alice@example.com".to_owned())].into();
+        let p = by_person(&[snowflake, aws], &links);
+        assert_eq!(p.people.len(), 1, "{p:?}");
+        assert_eq!(p.people[0].email, "alice@example.com");
+        assert_eq!(p.people[0].accounts.len(), 2);
+        assert!(p.unlinked.is_empty());
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct Row {
     /// Why MFA does not apply, for a `not_applicable` principal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<NaReason>,
+    /// The holder's address as the source gave it: what links the row to
+    /// a person when the people file does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -259,6 +263,7 @@ pub fn build(
                 reason: (p.status == MfaStatus::NotApplicable)
                     .then(|| p.attributes.reason.clone())
                     .flatten(),
+                email: p.attributes.email.clone(),
             });
         }
     }

@@ -91,6 +91,12 @@ pub struct Attributes {
     /// they could not be read. `None`: not read for this principal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_methods: Option<MfaMethods>,
+    /// The holder's e-mail address as the source knows it (Snowflake's
+    /// `EMAIL`, the IAM user tag `MFA_EMAIL_TAG`), checked to be an address
+    /// where it was read: what links the principal to a person when the
+    /// people file does not. Absent from state stored before it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// Why MFA does not apply to a principal (contract attribute `reason`),
@@ -312,6 +318,22 @@ impl PartialEq<&str> for MfaDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_stored_before_addresses_were_read_still_read_and_none_is_not_written() {
+        let old: Attributes =
+            serde_json::from_str(r#"{"admin":true,"console_login":true,"bypass_active":false}"#)
+                .unwrap();
+        assert_eq!(old.email, None);
+        assert!(!serde_json::to_string(&old).unwrap().contains("email"));
+        let with = Attributes {
+            email: Some("a@example.com".into()),
+            ..old
+        };
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""email":"a@example.com""#), "{text}");
+        assert_eq!(serde_json::from_str::<Attributes>(&text).unwrap(), with);
+    }
 
     #[test]
     fn account_kinds_keep_the_stored_names_and_unknown_kinds_as_read() {

@@ -12,6 +12,52 @@ use async_trait::async_trait;
 use crate::domain::{Source, TargetKey, TargetSnapshot};
 use crate::error::{BoxError, CheckItem};
 
+/// How many of the principals whose address was refused one warning names.
+const REFUSED_SAMPLE: usize = 10;
+
+/// The holders' addresses a source gives (Snowflake's `EMAIL`, an IAM
+/// user tag), checked at the boundary. One that is not an e-mail address
+/// is dropped and its principal read as usual: a mistyped address must not
+/// fail the target. The refusals are told once per target, naming the
+/// principals and never the addresses.
+#[derive(Debug, Default)]
+pub(crate) struct SourceEmails {
+    refused: Vec<String>,
+}
+
+impl SourceEmails {
+    /// The address for `principal`, if `raw` holds one; empty is none.
+    pub fn check(&mut self, principal: &str, raw: Option<&str>) -> Option<String> {
+        let raw = raw.map(str::trim).filter(|s| !s.is_empty())?;
+        let checked = crate::config::values::EmailAddress::checked(raw);
+        if checked.is_none() {
+            self.refused.push(principal.to_owned());
+        }
+        checked.map(crate::config::values::EmailAddress::into_string)
+    }
+
+    /// One warning for the target if any address was refused; `field` says
+    /// where the addresses were read.
+    pub fn warn_refused(&self, target: &TargetKey, field: &str) {
+        if self.refused.is_empty() {
+            return;
+        }
+        let sample: Vec<&str> = self
+            .refused
+            .iter()
+            .take(REFUSED_SAMPLE)
+            .map(String::as_str)
+            .collect();
+        tracing::warn!(
+            target = %target,
+            field,
+            refused = self.refused.len(),
+            principals = ?sample,
+            "values that are not e-mail addresses were ignored; these principals are linked to a person only through the people file"
+        );
+    }
+}
+
 /// Why a target could not be read completely. Any of these makes the target
 /// `source_failed` and leaves its stored state untouched.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,8 @@
 //! Step 6 of a pass: each channel sent one message with everything
 //! pending for it, and acknowledged only once it accepted it.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use tracing::{error, info, warn};
 
@@ -17,11 +19,13 @@ impl Pass<'_> {
     /// Sends each channel everything pending for it, plus `unsaved`: alerts
     /// that could not be stored pending and so go out now or never. Also
     /// returns what stays pending afterwards, for the metrics, derived from
-    /// the one read of the outbox delivery made.
+    /// the one read of the outbox delivery made. `addresses` are the ones
+    /// the sources gave this pass, by principal id.
     pub(super) async fn deliver(
         &self,
         unsaved: &[Change],
         warnings: &[String],
+        addresses: &BTreeMap<String, String>,
     ) -> (Vec<ChannelOutcome>, Option<PendingAlerts>) {
         let fail_all = |text: String, notices: usize| {
             self.notifiers
@@ -103,7 +107,7 @@ impl Pass<'_> {
                     .map(Notice::Change)
                     .filter(|n| self.router.channels(n).contains(channel)),
             );
-            self.name_people(&mut notices);
+            self.name_people(&mut notices, addresses);
             let Some(mut message) = digest::digest(&notices, warnings) else {
                 outcomes.push(ChannelOutcome {
                     channel: channel.to_owned(),
@@ -153,17 +157,21 @@ impl Pass<'_> {
     }
 
     /// Names the person holding each account when the people file knows
-    /// them, in the message only (the stored notice is left as it was).
-    fn name_people(&self, notices: &mut [Notice]) {
-        if self.people.is_empty() {
+    /// them, else when the source gave an address this pass (`addresses`),
+    /// in the message only (the stored notice is left as it was). A notice
+    /// pending from an earlier pass whose target was not read this time
+    /// names its holder only through the people file.
+    fn name_people(&self, notices: &mut [Notice], addresses: &BTreeMap<String, String>) {
+        if self.people.is_empty() && addresses.is_empty() {
             return;
         }
         for notice in notices {
             let Notice::Change(c) = notice else { continue };
-            let Some(email) = c
-                .principal_id()
-                .and_then(|id| self.people.get(&id.to_string()))
-            else {
+            let Some(id) = c.principal_id().map(|id| id.to_string()) else {
+                continue;
+            };
+            let source = addresses.get(&id).map(String::as_str);
+            let Some(email) = crate::domain::people::link(self.people, &id, source) else {
                 continue;
             };
             c.detail = Some(match c.detail.take() {

@@ -50,7 +50,8 @@ pub struct Pass<'a> {
     /// or every default channel).
     pub router: &'a Router,
     /// Principal id → the address of the person holding it
-    /// (`MFA_PEOPLE_FILE`): named beside the account in every message.
+    /// (`MFA_PEOPLE_FILE`): named beside the account in every message, and
+    /// preferred to the address the source gives.
     pub people: &'a BTreeMap<String, String>,
     /// The permanent exemptions (`MFA_EXEMPT`); the store's are added to
     /// them at the start of each pass.
@@ -142,6 +143,9 @@ impl Pass<'_> {
         // Per target, under the key it is configured by: whether it was read
         // completely (`None`) or why not, for its source health.
         let mut health_events: Vec<(TargetKey, Option<String>)> = Vec::new();
+        // Principal id → the address its source gave, from the targets read
+        // this pass: who holds an account, where the people file is silent.
+        let mut addresses: BTreeMap<String, String> = BTreeMap::new();
 
         // Without the stored exemptions every exempt account would alert:
         // a storm, not a finding. The pass stops and says why instead.
@@ -184,6 +188,7 @@ impl Pass<'_> {
                     continue;
                 }
             };
+            addresses.extend(source_addresses(&snapshot));
             let mut notes = snapshot.warnings.clone();
             let outcome = if !dry_run && self.deadline.remaining() < FINISH_MARGIN {
                 let text = "the pass deadline came before this target's state could be committed; it is read again next pass".to_owned();
@@ -290,7 +295,7 @@ impl Pass<'_> {
                 }
             }
             self.announce_exemptions().await;
-            let (outcomes, pending) = self.deliver(&unsaved, &warnings).await;
+            let (outcomes, pending) = self.deliver(&unsaved, &warnings, &addresses).await;
             (outcomes, Vec::new(), pending)
         };
 
@@ -378,4 +383,16 @@ impl Pass<'_> {
             error!(scope = %scope.key, error = %e, "the discovered members could not be stored");
         }
     }
+}
+
+/// The addresses `snapshot`'s source gave its principals, by principal id.
+fn source_addresses(snapshot: &crate::domain::TargetSnapshot) -> Vec<(String, String)> {
+    snapshot
+        .principals
+        .iter()
+        .filter_map(|o| {
+            let email = o.attributes.email.clone()?;
+            Some((snapshot.key.principal(o.name.clone()).to_string(), email))
+        })
+        .collect()
 }

@@ -20,6 +20,8 @@ use crate::state::memory::MemoryStore;
 #[derive(Clone)]
 pub(super) enum Read {
     Users(Vec<(&'static str, MfaStatus)>),
+    /// Principals with attributes of their own (an address, say).
+    Observed(Vec<Observation>),
     Fails(&'static str),
     /// Answers only after this long (for the deadline).
     Slow(Duration),
@@ -135,6 +137,15 @@ impl Monitor for ScriptedMonitor {
             Read::Users(users) => Ok(TargetSnapshot {
                 key: TargetKey::new(Source::Github, target),
                 principals: users.iter().map(|(n, s)| user(n, *s)).collect(),
+                settings: TargetSettings {
+                    mfa_required: Some(true),
+                    ..TargetSettings::default()
+                },
+                warnings: Vec::new(),
+            }),
+            Read::Observed(principals) => Ok(TargetSnapshot {
+                key: TargetKey::new(Source::Github, target),
+                principals,
                 settings: TargetSettings {
                     mfa_required: Some(true),
                     ..TargetSettings::default()

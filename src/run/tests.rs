@@ -629,3 +629,88 @@ async fn an_alert_names_the_person_holding_the_account_when_the_people_file_know
     );
     assert!(h.store.snapshot().pending().is_empty());
 }
+
+/// A scripted user whose source gave `email`.
+fn with_email(
+    name: &str,
+    status: crate::domain::MfaStatus,
+    email: &str,
+) -> crate::domain::Observation {
+    let mut o = super::testkit::user(name, status);
+    o.attributes.email = Some(email.to_owned());
+    o
+}
+
+#[tokio::test]
+async fn an_alert_names_the_holder_by_the_sources_address_and_the_people_file_wins() {
+    use crate::domain::MfaStatus::{Disabled, Enabled};
+    let mut h = Harness::new(
+        &[(
+            "acme",
+            vec![
+                Read::Observed(vec![
+                    with_email("alice", Enabled, "alice@example.com"),
+                    with_email("bob", Enabled, "bob.old@example.com"),
+                ]),
+                Read::Observed(vec![
+                    with_email("alice", Disabled, "alice@example.com"),
+                    with_email("bob", Disabled, "bob.old@example.com"),
+                ]),
+            ],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.people = [("github:acme/bob".to_owned(), "bob@example.com".to_owned())].into();
+    h.pass(1).await;
+    h.pass(2).await;
+    let sent = h.channel(0).sent();
+    let details: Vec<(String, Option<String>)> = sent[1]
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.items
+                .iter()
+                .map(|i| (i.subject.clone(), i.detail.clone()))
+        })
+        .collect();
+    assert!(
+        details.contains(&(
+            "github:acme/alice".into(),
+            Some("held by alice@example.com".into())
+        )),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&(
+            "github:acme/bob".into(),
+            Some("held by bob@example.com".into())
+        )),
+        "the people file's address, not the source's: {details:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_address_change_alone_is_stored_but_raises_no_alert() {
+    use crate::domain::MfaStatus::Enabled;
+    let h = Harness::new(
+        &[(
+            "acme",
+            vec![
+                Read::Observed(vec![with_email("alice", Enabled, "alice@example.com")]),
+                Read::Observed(vec![with_email("alice", Enabled, "alice@new.example.com")]),
+            ],
+        )],
+        vec![RecordingChannel::new("email")],
+    );
+    h.pass(1).await;
+    let after_baseline = h.channel(0).sent().len();
+    let summary = h.pass(2).await;
+    assert!(summary.changes.is_empty(), "{:?}", summary.changes);
+    assert_eq!(h.channel(0).sent().len(), after_baseline, "nothing sent");
+    let stored = h.store.snapshot();
+    let alice = &stored.targets["github:acme"].principals["alice"];
+    assert_eq!(
+        alice.attributes.email.as_deref(),
+        Some("alice@new.example.com")
+    );
+}

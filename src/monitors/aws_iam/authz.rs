@@ -16,6 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::paging::{all_pages, call};
 use super::policy::grants_admin_text;
+use crate::config::values::TagKey;
 use crate::monitors::MonitorError;
 
 /// AWS-managed policy documents read at once.
@@ -36,6 +37,9 @@ pub struct UserEntry {
     pub created: Option<i64>,
     pub groups: Vec<String>,
     pub holds: Holder,
+    /// The value of the user's e-mail tag (`MFA_EMAIL_TAG`) as tagged,
+    /// unchecked: read in the same bulk call, so it costs nothing more.
+    pub email_tag: Option<String>,
 }
 
 /// The account's identities and what their policies grant, as read.
@@ -157,8 +161,20 @@ impl Authorization {
     }
 }
 
-/// Users, groups and customer-managed policies, every page.
-pub async fn read(iam: &aws_sdk_iam::Client) -> Result<Authorization, MonitorError> {
+/// The value of the tag `key` among a user's tags.
+fn tag_value(tags: Option<Vec<aws_sdk_iam::types::Tag>>, key: &TagKey) -> Option<String> {
+    tags?
+        .into_iter()
+        .find(|t| key.matches(&t.key))
+        .map(|t| t.value)
+}
+
+/// Users (with the value of their `email_tag`), groups and
+/// customer-managed policies, every page.
+pub async fn read(
+    iam: &aws_sdk_iam::Client,
+    email_tag: &TagKey,
+) -> Result<Authorization, MonitorError> {
     type Page = (
         Vec<aws_sdk_iam::types::UserDetail>,
         Vec<aws_sdk_iam::types::GroupDetail>,
@@ -195,6 +211,7 @@ pub async fn read(iam: &aws_sdk_iam::Client) -> Result<Authorization, MonitorErr
                 created: u.create_date.map(|d| d.secs()),
                 groups: u.group_list.unwrap_or_default(),
                 holds: holder(u.attached_managed_policies, u.user_policy_list),
+                email_tag: tag_value(u.tags, email_tag),
             });
         }
         for g in groups {
@@ -272,6 +289,7 @@ mod tests {
                     .map(|d| vec![("p".to_owned(), judge(Some(d)))])
                     .unwrap_or_default(),
             },
+            email_tag: None,
         }
     }
 

@@ -32,6 +32,7 @@ use aws_config::SdkConfig;
 use aws_sdk_iam::types::SummaryKeyType;
 
 use super::{Discovery, Monitor, MonitorError};
+use crate::config::values::TagKey;
 use crate::config::AwsAccount;
 use crate::domain::{Source, TargetKey, TargetSnapshot};
 use crate::error::CheckItem;
@@ -63,6 +64,8 @@ pub struct AwsIamMonitor {
     /// `self` stands for, read directly when discovery finds it.
     caller: tokio::sync::OnceCell<(String, String)>,
     org_page_size: i32,
+    /// `MFA_EMAIL_TAG`.
+    email_tag: TagKey,
 }
 
 impl AwsIamMonitor {
@@ -76,7 +79,14 @@ impl AwsIamMonitor {
             excluded: BTreeSet::new(),
             caller: tokio::sync::OnceCell::new(),
             org_page_size: 20,
+            email_tag: TagKey::default(),
         }
+    }
+
+    /// The user tag read as the holder's e-mail address (`MFA_EMAIL_TAG`).
+    pub fn with_email_tag(mut self, tag: TagKey) -> Self {
+        self.email_tag = tag;
+        self
     }
 
     pub fn excluding(mut self, excluded: BTreeSet<String>) -> Self {
@@ -196,6 +206,7 @@ impl AwsIamMonitor {
             polling: self.polling,
             root_management: RootManagement::NotCentral,
             per_user: self.per_user,
+            email_tag: self.email_tag.clone(),
         };
         let read =
             account::read_users(&aws_sdk_iam::Client::new(config), &account_id, &options).await?;

@@ -15,7 +15,7 @@ use super::users::{judge, PolicyForUser, USER_COLUMNS};
 use crate::domain::{
     MfaMethods, MfaStatus, Observation, Source, TargetKey, TargetSettings, TargetSnapshot,
 };
-use crate::monitors::MonitorError;
+use crate::monitors::{MonitorError, SourceEmails};
 
 const ADMIN_ROLES: [&str; 2] = ["ACCOUNTADMIN", "SECURITYADMIN"];
 /// Bound on role nesting followed when looking for admins.
@@ -269,6 +269,7 @@ impl Account {
         let (rows, admins) = required?;
         let methods = self.admin_methods(&admins).await;
         let mut principals = Vec::with_capacity(rows.len());
+        let mut emails = SourceEmails::default();
         for (i, row) in rows.iter().enumerate() {
             let name = row
                 .get("name")
@@ -279,8 +280,10 @@ impl Account {
             let (status, mut attributes) =
                 judge(row, admins.contains(&name), policies.for_user(&name));
             attributes.mfa_methods = methods.get(&name).cloned();
+            attributes.email = emails.check(&name, row.get("email"));
             principals.push(Observation::new(name, status, attributes));
         }
+        emails.warn_refused(&self.key(), "SHOW USERS email");
         principals.sort_by(|a, b| a.name.cmp(&b.name));
         debug!(account = %self.name, users = principals.len(), admins = admins.len(), "account read");
         let mut warnings = self.warnings(&principals, &policies);

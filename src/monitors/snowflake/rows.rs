@@ -1,5 +1,5 @@
 //! Rows of a Snowflake SQL API result set, keeping only the columns asked
-//! for. `SHOW USERS` has about thirty columns and the monitor reads eight:
+//! for. `SHOW USERS` has about thirty columns and the monitor reads nine:
 //! at tens of thousands of users, holding every cell would cost tens of
 //! megabytes, so unwanted cells are skipped while the JSON is parsed.
 

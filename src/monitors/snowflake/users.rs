@@ -31,6 +31,8 @@ pub const USER_COLUMNS: &[&str] = &[
     "ext_authn_duo",
     "mins_to_bypass_mfa",
     "has_pat",
+    // The holder's address, which links the user to a person.
+    "email",
 ];
 
 /// What a LEGACY_SERVICE user with a password is told.
