@@ -47,6 +47,8 @@ pub struct App {
     pub people: std::collections::BTreeMap<String, String>,
     /// Where a sent report's HTML page is stored (`MFA_REPORT_BUCKET`).
     pub report_bucket: Option<crate::report_bucket::ReportBucket>,
+    /// Findings in AWS Security Hub (`MFA_SECURITYHUB=true`).
+    pub securityhub: Option<crate::securityhub::SecurityHub>,
 }
 
 impl App {
@@ -200,7 +202,11 @@ impl App {
             .report_bucket
             .as_deref()
             .map(|b| crate::report_bucket::ReportBucket::new(&sdk, b));
+        let securityhub = config
+            .securityhub
+            .then(|| crate::securityhub::SecurityHub::new(sdk.clone()));
         Ok(App {
+            securityhub,
             config,
             store,
             monitors,
@@ -233,6 +239,7 @@ impl App {
                 deadline,
                 failure_threshold: self.config.source_failure_threshold,
                 delayed_after: self.config.delayed_after,
+                securityhub: self.securityhub.as_ref(),
             }
             .run(dry_run)
             .await;

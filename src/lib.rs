@@ -15,6 +15,7 @@ pub mod report_bucket;
 pub mod routing;
 pub mod run;
 pub mod secrets;
+pub mod securityhub;
 pub mod state;
 pub mod terminal;
 pub mod text;

@@ -1,6 +1,7 @@
 //! Applying a [`Selection`] to what a command prints: a dry run's summary,
 //! and the stored state `status` and `report` are built from.
 
+use crate::domain::securityhub::Synced;
 use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 
@@ -204,6 +205,19 @@ impl StateStore for ReadOnce {
         outbox: Option<OutboxEntry>,
     ) -> Result<(), StateError> {
         self.inner.record_health(key, health, outbox).await
+    }
+
+    async fn securityhub_synced(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Synced>, StateError> {
+        self.inner.securityhub_synced().await
+    }
+
+    async fn record_securityhub(
+        &self,
+        updates: &[(String, Option<Synced>)],
+    ) -> Result<(), StateError> {
+        self.inner.record_securityhub(updates).await
     }
 
     /// Only the selected targets' records: the trend of what is reported.

@@ -133,6 +133,8 @@ pub struct Config {
     pub pass_budget: Option<Duration>,
     /// `MFA_REPORT_BUCKET`: where the weekly report's HTML page is stored.
     pub report_bucket: Option<String>,
+    /// `MFA_SECURITYHUB=true`: findings kept in AWS Security Hub.
+    pub securityhub: bool,
 }
 
 /// An S3 bucket name as S3 allows it for new buckets (3–63 characters of
@@ -256,7 +258,19 @@ impl Config {
             }
         };
 
+        let securityhub = match get("MFA_SECURITYHUB").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "MFA_SECURITYHUB",
+                    format!("must be true or false, got `{other}`"),
+                ))
+            }
+        };
+
         Ok(Config {
+            securityhub,
             report_bucket,
             state,
             aws_iam_accounts,

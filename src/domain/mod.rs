@@ -11,6 +11,7 @@ pub mod principal;
 pub mod readiness;
 pub mod report;
 pub mod route;
+pub mod securityhub;
 pub mod snapshot;
 pub mod status;
 pub mod trend;

@@ -4,6 +4,7 @@
 //! a report into what a channel sends. Nothing in `domain/` depends on
 //! this module.
 
+pub mod asff;
 pub mod csv;
 pub mod digest;
 pub mod email;

@@ -18,6 +18,7 @@ mod health;
 mod plan;
 #[cfg(test)]
 mod plan_tests;
+mod securityhub;
 mod summary;
 #[cfg(test)]
 mod testkit;
@@ -67,6 +68,8 @@ pub struct Pass<'a> {
     pub failure_threshold: u32,
     /// Pending alerts older than this are marked delayed.
     pub delayed_after: Duration,
+    /// Where findings are kept in step with the stored state, if anywhere.
+    pub securityhub: Option<&'a crate::securityhub::SecurityHub>,
 }
 
 impl Pass<'_> {
@@ -295,7 +298,11 @@ impl Pass<'_> {
                 }
             }
             self.announce_exemptions().await;
-            let (outcomes, pending) = self.deliver(&unsaved, &warnings, &addresses).await;
+            let (mut outcomes, pending) = self.deliver(&unsaved, &warnings, &addresses).await;
+            // After the alerts: Security Hub follows the committed state.
+            if let Some(o) = self.sync_securityhub(&exemptions).await {
+                outcomes.push(o);
+            }
             (outcomes, Vec::new(), pending)
         };
 

@@ -317,6 +317,7 @@ impl Harness {
             deadline: Deadline::after(self.budget),
             failure_threshold: self.threshold,
             delayed_after: self.delayed_after,
+            securityhub: None,
         }
         .run(false)
         .await

@@ -3,6 +3,7 @@
 //! methods, so they cannot drift apart (tests/state_store.rs runs one suite
 //! on the file and DynamoDB stores; the pass unit tests run on memory).
 
+use crate::domain::securityhub::Synced;
 use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 
@@ -42,6 +43,9 @@ pub struct Document {
     /// `trend::KEEP_DAYS` are dropped at each commit (DynamoDB: its TTL).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub trend: BTreeMap<String, TrendRecord>,
+    /// Security Hub findings accepted, by principal id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub securityhub: BTreeMap<String, Synced>,
 }
 
 impl Default for Document {
@@ -56,6 +60,7 @@ impl Default for Document {
             exemptions: BTreeMap::new(),
             exemption_log: BTreeMap::new(),
             trend: BTreeMap::new(),
+            securityhub: BTreeMap::new(),
         }
     }
 }
@@ -98,6 +103,18 @@ impl Document {
             self.trend.insert(record.key(), record);
         }
         Ok(version)
+    }
+
+    /// Applies accepted Security Hub imports; whether anything changed.
+    pub fn record_securityhub(&mut self, updates: &[(String, Option<Synced>)]) -> bool {
+        let mut changed = false;
+        for (id, record) in updates {
+            changed |= match record {
+                Some(r) => self.securityhub.insert(id.clone(), r.clone()).as_ref() != Some(r),
+                None => self.securityhub.remove(id).is_some(),
+            };
+        }
+        changed
     }
 
     /// Entries still pending for at least one channel, oldest first.

@@ -2,6 +2,7 @@
 //! atomically (temp file + fsync + rename) under an advisory lock, so a
 //! crash never leaves half a file and two CLI runs cannot both commit.
 
+use crate::domain::securityhub::Synced;
 use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -223,6 +224,17 @@ impl StateStore for FileStore {
             doc.announce_exemptions(keys, outbox);
             Ok(((), true))
         })
+    }
+
+    async fn securityhub_synced(&self) -> Result<BTreeMap<String, Synced>, StateError> {
+        Ok(self.read()?.securityhub)
+    }
+
+    async fn record_securityhub(
+        &self,
+        updates: &[(String, Option<Synced>)],
+    ) -> Result<(), StateError> {
+        self.update(|doc| Ok(((), doc.record_securityhub(updates))))
     }
 
     async fn trend(&self) -> Result<Vec<TrendRecord>, StateError> {

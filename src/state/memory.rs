@@ -3,6 +3,7 @@
 //! test can inject into any operation (a backend error, or another pass
 //! committing first) to drive each branch of the pass without an emulator.
 
+use crate::domain::securityhub::Synced;
 use crate::domain::trend::TrendRecord;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -240,6 +241,18 @@ impl StateStore for MemoryStore {
         self.enter(Operation::AnnounceExemptions, None)?
             .doc
             .announce_exemptions(keys, outbox);
+        Ok(())
+    }
+
+    async fn securityhub_synced(&self) -> Result<BTreeMap<String, Synced>, StateError> {
+        Ok(self.lock().doc.securityhub.clone())
+    }
+
+    async fn record_securityhub(
+        &self,
+        updates: &[(String, Option<Synced>)],
+    ) -> Result<(), StateError> {
+        self.lock().doc.record_securityhub(updates);
         Ok(())
     }
 

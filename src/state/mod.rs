@@ -6,6 +6,7 @@ pub mod dynamodb;
 pub mod file;
 pub mod memory;
 
+use crate::domain::securityhub::Synced;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
@@ -177,6 +178,16 @@ pub trait StateStore: Send + Sync {
     ) -> Result<(), StateError>;
 
     /// Reachability, for `mfa-monitor check`.
+    /// The Security Hub findings accepted so far, by principal id.
+    async fn securityhub_synced(&self) -> Result<BTreeMap<String, Synced>, StateError>;
+
+    /// Records accepted imports: `Some` puts the record, `None` removes it
+    /// (an archived finding).
+    async fn record_securityhub(
+        &self,
+        updates: &[(String, Option<Synced>)],
+    ) -> Result<(), StateError>;
+
     /// The trend records kept (at most `trend::KEEP_DAYS` old), any order.
     async fn trend(&self) -> Result<Vec<TrendRecord>, StateError>;
 

@@ -13,6 +13,7 @@
 //! | lease     | `#lease`        | `#lease`                     | `holder`, `until` (S), `expires_at` (N, the table's TTL attribute) |
 //! | exemption | `#exempt`       | the principal id             | `exemption` (S, JSON: until, reason, owner, who added it and when) |
 //! | discovery | `#discovery`    | `SOURCE:TARGET` of the scope | `members` (S, JSON array of target ids found when the scope last completed) |
+//! | security hub | `#securityhub` | the principal id          | `synced` (S, JSON: fingerprint and `CreatedAt` of the finding Security Hub accepted) |
 //! | trend     | `#trend`        | `SOURCE:TARGET#DAY`          | `record` (S, JSON: principals, non-compliant, admins without MFA that day), `expires_at` (N, TTL) |
 //!
 //! Sort keys starting with `#` are reserved for the store: a principal whose
@@ -37,7 +38,9 @@ mod outbox;
 mod read;
 mod records;
 mod schema;
+mod securityhub;
 
+use crate::domain::securityhub::Synced;
 use crate::domain::trend::TrendRecord;
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,7 +48,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
-use schema::{backend, s, Item, TREND};
+use schema::{backend, s, Item, SECURITYHUB, TREND};
 pub use schema::{
     create_table, APPLY, APPLY_CHUNKS, DEFAULT_OUTBOX_CHUNK_BYTES, EXPIRES_AT, HEALTH, LEASE, META,
     OUTBOX, PARTITION_KEY, SORT_KEY,
@@ -199,6 +202,21 @@ impl StateStore for DynamoDbStore {
         outbox: Option<OutboxEntry>,
     ) -> Result<(), StateError> {
         self.announce(keys, outbox).await
+    }
+
+    async fn securityhub_synced(&self) -> Result<BTreeMap<String, Synced>, StateError> {
+        Ok(self
+            .read_records::<Synced>(SECURITYHUB, "synced", "a Security Hub sync record")
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    async fn record_securityhub(
+        &self,
+        updates: &[(String, Option<Synced>)],
+    ) -> Result<(), StateError> {
+        self.write_securityhub(updates).await
     }
 
     async fn trend(&self) -> Result<Vec<TrendRecord>, StateError> {

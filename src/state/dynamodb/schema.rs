@@ -32,6 +32,8 @@ pub const DISCOVERY: &str = "#discovery";
 pub const EXEMPT: &str = "#exempt";
 /// Partition of the exemption changes not yet told by a pass.
 pub const EXEMPT_LOG: &str = "#exempt-log";
+/// Partition of the Security Hub findings accepted, by principal id.
+pub const SECURITYHUB: &str = "#securityhub";
 /// Partition of the daily trend records (`SOURCE:TARGET#DAY`), each
 /// expiring through the table's TTL after `trend::KEEP_DAYS`.
 pub const TREND: &str = "#trend";
