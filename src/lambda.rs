@@ -109,6 +109,8 @@ async fn handle(
                 "mode": "report",
                 "generated_at": report.generated_at,
                 "counts": report.counts,
+                // The object and the link's end, never the link itself.
+                "html_report": report.html_report,
                 "channels": channels,
             }))
         }

@@ -384,6 +384,47 @@ async fn a_report_event_mails_the_status_report_and_returns_its_counts() {
 }
 
 #[tokio::test]
+async fn a_report_event_stores_the_html_page_in_the_report_bucket_and_mails_its_link() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = common::Scenario::new().await;
+    common::seed_user(&world.iam, "ivy", false).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&world.cfg)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = common::unique("weekly");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let mut env = world.table_env().await;
+    env.push(("MFA_REPORT_BUCKET".to_owned(), bucket.clone()));
+    let server = runtime_api(&serde_json::json!({}), "req-5").await;
+    invoke(&server, "req-5", env.clone()).await;
+
+    let server = runtime_api(&serde_json::json!({"mode": "report"}), "req-6").await;
+    let (posted, body, printed) = invoke(&server, "req-6", env).await;
+    assert!(posted.ends_with("/response"), "{body}\n{printed}");
+    let object = body["html_report"]["object"].as_str().unwrap();
+    let key = object.strip_prefix(&format!("s3://{bucket}/")).unwrap();
+    let page = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
+    let page = String::from_utf8(page.body.collect().await.unwrap().to_vec()).unwrap();
+    assert!(page.contains(&format!("aws:{}/ivy", world.account)));
+    assert!(!printed.contains("X-Amz-Signature"), "the link is never logged");
+    let mails = common::sent_emails_to(&world.to).await;
+    let html = mails.last().unwrap()["body"].as_str().unwrap();
+    let link = html
+        .split("<a href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link in the report e-mail")
+        .replace("&amp;", "&");
+    let fetched = reqwest::get(&link).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.text().await.unwrap(), page);
+}
+
+#[tokio::test]
 async fn near_its_deadline_a_pass_fails_the_slow_target_and_still_commits_the_rest() {
     if common::skip_without_moto() {
         return;

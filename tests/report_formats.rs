@@ -160,3 +160,47 @@ async fn an_unwritable_output_is_exit_1_naming_the_file() {
     assert_eq!(ran.code, 1);
     assert!(ran.stderr.contains("no-such-dir"), "{}", ran.stderr);
 }
+
+#[tokio::test]
+async fn ocsf_is_one_compliance_finding_per_account_without_mfa_with_the_required_fields() {
+    let w = World::new().await;
+    let ran = w.run(&["report", "--format", "ocsf"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let lines: Vec<serde_json::Value> = ran
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    // dev0002 and the formula-named member lack 2FA.
+    assert_eq!(lines.len(), 2, "{}", ran.stdout);
+    for f in &lines {
+        // Required by Compliance Finding (2003) and its base event, OCSF 1.8.0.
+        for path in [
+            "/activity_id",
+            "/category_uid",
+            "/class_uid",
+            "/type_uid",
+            "/severity_id",
+            "/time",
+            "/metadata/product/name",
+            "/metadata/version",
+            "/finding_info/uid",
+            "/compliance/status_id",
+        ] {
+            assert!(f.pointer(path).is_some_and(|v| !v.is_null()), "{path} in {f}");
+        }
+        assert_eq!(f["class_uid"], 2003);
+        assert_eq!(f["category_uid"], 2);
+        assert_eq!(f["type_uid"], 200301);
+        assert_eq!(f["metadata"]["version"], "1.8.0");
+        assert!(f["time"].as_i64().unwrap() > 1_700_000_000_000, "epoch milliseconds");
+    }
+    let uids: Vec<&str> = lines
+        .iter()
+        .map(|f| f["finding_info"]["uid"].as_str().unwrap())
+        .collect();
+    assert!(uids.contains(&"mfa-monitor:github:acme/dev0002"), "{uids:?}");
+    // --filter applies: only enabled accounts, so no finding.
+    let none = w.run(&["report", "--format", "ocsf", "--filter", "enabled"]).await;
+    assert_eq!(none.stdout, "");
+}

@@ -137,6 +137,22 @@ async fn findings_are_imported_once_after_a_failed_import_kept_quiet_then_archiv
     let again = by_principal(&findings(&account).await, &format!("aws:{account}/ben"));
     assert_eq!(again["UpdatedAt"], ben["UpdatedAt"]);
 
+    // ben is made an admin: his finding updated, not a second one.
+    iam.attach_user_policy()
+        .user_name("ben")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .unwrap();
+    let ran = common::run_binary(&["run", "--json"], &env).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(securityhub_channel(&ran.stdout)["notices"], 1);
+    let all = findings(&account).await;
+    assert_eq!(all.len(), 2, "updated in place: {all:?}");
+    let admin = by_principal(&all, &format!("aws:{account}/ben"));
+    assert_eq!(admin["Severity"]["Label"], "CRITICAL");
+    assert_eq!(admin["CreatedAt"], ben["CreatedAt"]);
+
     // ben enrols: his finding archived and passed, once.
     let dev = iam
         .create_virtual_mfa_device()
