@@ -11,7 +11,9 @@ mod secret;
 mod sources;
 pub mod values;
 
-pub use channels::{slack_webhook_url, EmailConfig, SLACK_WEBHOOK_HOSTS};
+pub use channels::{
+    slack_webhook_url, EmailConfig, NotifyPeopleConfig, DEFAULT_SLACK_API_URL, SLACK_WEBHOOK_HOSTS,
+};
 pub use secret::{secret_var, trimmed, SecretSource, SecretVar};
 pub use sources::{
     check_github_token, default_graphql_url, AwsAccount, GithubConfig, GithubCredential,
@@ -135,6 +137,9 @@ pub struct Config {
     pub report_bucket: Option<String>,
     /// `MFA_SECURITYHUB=true`: findings kept in AWS Security Hub.
     pub securityhub: bool,
+    /// `MFA_NOTIFY_PEOPLE=true`: each account holder told of their own
+    /// account losing MFA (off: `None`).
+    pub notify_people: Option<NotifyPeopleConfig>,
 }
 
 /// An S3 bucket name as S3 allows it for new buckets (3–63 characters of
@@ -198,6 +203,7 @@ impl Config {
 
         let email = channels::email(&get)?;
         let slack = channels::slack(&lookup)?;
+        let notify_people = channels::notify_people(&get, &lookup, email.as_ref())?;
         if lambda && email.is_none() && slack.is_none() {
             return Err(ConfigError::new(
                 "ALERT_EMAIL_TO",
@@ -270,6 +276,7 @@ impl Config {
         };
 
         Ok(Config {
+            notify_people,
             securityhub,
             report_bucket,
             state,
