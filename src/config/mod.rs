@@ -505,6 +505,50 @@ mod tests {
     }
 
     #[test]
+    fn telling_people_is_off_unless_asked_and_needs_a_way_to_tell_them() {
+        let base = [("AWS_IAM_ACCOUNTS", "self")];
+        // Off: a bot token alone changes nothing.
+        let c = cfg(false, &[base[0], ("SLACK_BOT_TOKEN", "xoxb-1")]).unwrap();
+        assert!(c.notify_people.is_none());
+        let e = cfg(false, &[base[0], ("MFA_NOTIFY_PEOPLE", "yes")]).unwrap_err();
+        assert_eq!(e.variable, "MFA_NOTIFY_PEOPLE");
+        let e = cfg(false, &[base[0], ("MFA_NOTIFY_PEOPLE", "true")]).unwrap_err();
+        assert_eq!(e.variable, "MFA_NOTIFY_PEOPLE");
+        let c = cfg(
+            false,
+            &[
+                base[0],
+                ("MFA_NOTIFY_PEOPLE", "true"),
+                ("SLACK_BOT_TOKEN", "xoxb-s3cret"),
+            ],
+        )
+        .unwrap();
+        let np = c.notify_people.as_ref().unwrap();
+        assert!(np.email_from.is_none());
+        assert_eq!(np.slack_api_url.as_str(), DEFAULT_SLACK_API_URL);
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let c = cfg(
+            false,
+            &[
+                base[0],
+                ("MFA_NOTIFY_PEOPLE", "true"),
+                ("ALERT_EMAIL_FROM", "mfa@example.com"),
+                ("ALERT_EMAIL_TO", "sec@example.com"),
+                ("SLACK_BOT_TOKEN_SECRET_ID", "slack-bot"),
+                ("SLACK_API_URL", "http://127.0.0.1:9/api/"),
+            ],
+        )
+        .unwrap();
+        let np = c.notify_people.unwrap();
+        assert_eq!(np.email_from.unwrap().as_str(), "mfa@example.com");
+        assert_eq!(
+            np.slack_bot_token.unwrap().origin(),
+            "SLACK_BOT_TOKEN_SECRET_ID"
+        );
+        assert_eq!(np.slack_api_url.as_str(), "http://127.0.0.1:9/api");
+    }
+
+    #[test]
     fn snowflake_needs_a_user_and_a_key_and_derives_its_api_url() {
         let e = cfg(false, &[("SNOWFLAKE_ACCOUNT", "myorg-acct")]).unwrap_err();
         assert_eq!(e.variable, "SNOWFLAKE_USER");

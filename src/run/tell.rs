@@ -233,4 +233,58 @@ mod tests {
         assert_eq!(parse(UNTOLD), None);
         assert_eq!(parse("person:fax:github:acme/bob"), None);
     }
+
+    fn lost(name: &str) -> Notice {
+        use crate::domain::{Change, ChangeKind, Severity, Source, TargetKey};
+        Notice::Change(Change {
+            target: TargetKey::new(Source::Github, "acme"),
+            principal: Some(name.into()),
+            kind: ChangeKind::MfaDisabled,
+            severity: Severity::High,
+            previous: None,
+            current: None,
+            admin: false,
+            detail: None,
+            detected_at: chrono::Utc::now(),
+        })
+    }
+
+    fn detail(n: &Notice) -> Option<&str> {
+        match n {
+            Notice::Change(c) => c.detail.as_deref(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_team_message_says_who_could_not_be_told_at_commit_or_this_pass() {
+        let entry = OutboxEntry {
+            id: "run-1/github:acme".into(),
+            created_at: chrono::Utc::now(),
+            channels: ["email".to_owned(), channel(Medium::Slack, "github:acme/b")]
+                .into_iter()
+                .collect(),
+            notices: vec![lost("a"), lost("b"), lost("c")],
+            routes: [
+                (UNTOLD.to_owned(), vec![0]),
+                (channel(Medium::Slack, "github:acme/b"), vec![1]),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let this_pass: Untold = [(entry.id.clone(), 1)].into_iter().collect();
+        let shown = team_notices(&entry, "email", &this_pass);
+        assert_eq!(
+            shown.len(),
+            3,
+            "a team channel not routed gets every notice"
+        );
+        assert_eq!(detail(&shown[0]), Some(UNTOLD_TEXT), "no address at commit");
+        assert_eq!(detail(&shown[1]), Some(UNTOLD_TEXT), "Slack did not know b");
+        assert_eq!(detail(&shown[2]), None);
+        // The stored notices are not changed.
+        assert_eq!(detail(&entry.notices[0]), None);
+        let none = team_notices(&entry, "email", &Untold::new());
+        assert_eq!(detail(&none[1]), None);
+    }
 }
