@@ -108,7 +108,7 @@ impl Pass<'_> {
         };
         // Per medium: told, failed, the last error.
         let mut tally: BTreeMap<Medium, (usize, usize, Option<String>)> = BTreeMap::new();
-        for (entry, after) in pending.iter().zip(left.iter_mut()) {
+        'entries: for (entry, after) in pending.iter().zip(left.iter_mut()) {
             for ch in &entry.channels {
                 let Some((medium, id)) = parse(ch) else {
                     continue;
@@ -118,7 +118,7 @@ impl Pass<'_> {
                 }
                 if self.deadline.remaining() < FINISH_MARGIN {
                     error!("the pass deadline came before every account holder was told; the rest go out next pass");
-                    break;
+                    break 'entries;
                 }
                 let index = entry.routes.get(ch).and_then(|r| r.first().copied());
                 let change = index.and_then(|i| match entry.notices.get(i) {
