@@ -49,6 +49,8 @@ pub struct App {
     pub report_bucket: Option<crate::report_bucket::ReportBucket>,
     /// Findings in AWS Security Hub (`MFA_SECURITYHUB=true`).
     pub securityhub: Option<crate::securityhub::SecurityHub>,
+    /// Account holders told of their own account (`MFA_NOTIFY_PEOPLE`).
+    pub teller: Option<crate::notifiers::teller::PeopleTeller>,
 }
 
 impl App {
@@ -198,6 +200,27 @@ impl App {
                 .unwrap_or_default(),
             defaults,
         };
+        let teller = match &config.notify_people {
+            None => None,
+            Some(np) => {
+                let slack = match &np.slack_bot_token {
+                    None => None,
+                    Some(var) => {
+                        // Resolved once, like every secret; never logged.
+                        let token = resolve_secret(var, &secrets).await?;
+                        Some(crate::notifiers::slack_dm::SlackDm::new(
+                            http.clone(),
+                            np.slack_api_url.as_str(),
+                            token,
+                        ))
+                    }
+                };
+                let email = np.email_from.clone().map(|from| {
+                    crate::notifiers::ses::PersonEmailer::new(aws_sdk_ses::Client::new(&sdk), from)
+                });
+                Some(crate::notifiers::teller::PeopleTeller { email, slack })
+            }
+        };
         let report_bucket = config
             .report_bucket
             .as_deref()
@@ -206,6 +229,7 @@ impl App {
             .securityhub
             .then(|| crate::securityhub::SecurityHub::new(sdk.clone()));
         Ok(App {
+            teller,
             securityhub,
             config,
             store,
@@ -240,6 +264,7 @@ impl App {
                 failure_threshold: self.config.source_failure_threshold,
                 delayed_after: self.config.delayed_after,
                 securityhub: self.securityhub.as_ref(),
+                teller: self.teller.as_ref(),
             }
             .run(dry_run)
             .await;

@@ -71,6 +71,59 @@ pub fn slack(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<SecretVa
     secret_var("SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL_SECRET_ID", lookup)
 }
 
+/// Telling the account holder (`MFA_NOTIFY_PEOPLE=true`, ARCHITECTURE.md
+/// §3, people): by e-mail from `ALERT_EMAIL_FROM`, and by Slack direct
+/// message when a bot token is set.
+#[derive(Debug, Clone)]
+pub struct NotifyPeopleConfig {
+    /// The SES sender of the person's e-mail (`ALERT_EMAIL_FROM`), if any.
+    pub email_from: Option<EmailAddress>,
+    /// `SLACK_BOT_TOKEN` / `SLACK_BOT_TOKEN_SECRET_ID`, resolved in `app.rs`.
+    pub slack_bot_token: Option<SecretVar>,
+    /// The Slack Web API's base (`SLACK_API_URL`, default
+    /// [`DEFAULT_SLACK_API_URL`]): a local server in tests.
+    pub slack_api_url: super::values::ServiceUrl,
+}
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+
+/// `MFA_NOTIFY_PEOPLE` (`true`/`false`, default off) and what it needs:
+/// off, the bot token and API URL are not even read, so nothing changes.
+pub fn notify_people(
+    get: &impl Fn(&str) -> Option<String>,
+    lookup: &impl Fn(&str) -> Option<String>,
+    email: Option<&EmailConfig>,
+) -> Result<Option<NotifyPeopleConfig>, ConfigError> {
+    match get("MFA_NOTIFY_PEOPLE").as_deref() {
+        None | Some("false") => return Ok(None),
+        Some("true") => {}
+        Some(other) => {
+            return Err(ConfigError::new(
+                "MFA_NOTIFY_PEOPLE",
+                format!("must be true or false, got `{other}`"),
+            ))
+        }
+    }
+    let slack_bot_token = secret_var("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_SECRET_ID", lookup)?;
+    let email_from = email.map(|e| e.from.clone());
+    if email_from.is_none() && slack_bot_token.is_none() {
+        return Err(ConfigError::new(
+            "MFA_NOTIFY_PEOPLE",
+            "true, but there is no way to tell anyone: set ALERT_EMAIL_FROM (with ALERT_EMAIL_TO) and/or SLACK_BOT_TOKEN",
+        ));
+    }
+    let slack_api_url = super::values::ServiceUrl::parse(
+        "SLACK_API_URL",
+        &get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.to_owned()),
+        "",
+    )?;
+    Ok(Some(NotifyPeopleConfig {
+        email_from,
+        slack_bot_token,
+        slack_api_url,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

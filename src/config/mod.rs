@@ -11,7 +11,9 @@ mod secret;
 mod sources;
 pub mod values;
 
-pub use channels::{slack_webhook_url, EmailConfig, SLACK_WEBHOOK_HOSTS};
+pub use channels::{
+    slack_webhook_url, EmailConfig, NotifyPeopleConfig, DEFAULT_SLACK_API_URL, SLACK_WEBHOOK_HOSTS,
+};
 pub use secret::{secret_var, trimmed, SecretSource, SecretVar};
 pub use sources::{
     check_github_token, default_graphql_url, AwsAccount, GithubConfig, GithubCredential,
@@ -135,6 +137,9 @@ pub struct Config {
     pub report_bucket: Option<String>,
     /// `MFA_SECURITYHUB=true`: findings kept in AWS Security Hub.
     pub securityhub: bool,
+    /// `MFA_NOTIFY_PEOPLE=true`: each account holder told of their own
+    /// account losing MFA (off: `None`).
+    pub notify_people: Option<NotifyPeopleConfig>,
 }
 
 /// An S3 bucket name as S3 allows it for new buckets (3–63 characters of
@@ -198,6 +203,7 @@ impl Config {
 
         let email = channels::email(&get)?;
         let slack = channels::slack(&lookup)?;
+        let notify_people = channels::notify_people(&get, &lookup, email.as_ref())?;
         if lambda && email.is_none() && slack.is_none() {
             return Err(ConfigError::new(
                 "ALERT_EMAIL_TO",
@@ -270,6 +276,7 @@ impl Config {
         };
 
         Ok(Config {
+            notify_people,
             securityhub,
             report_bucket,
             state,
@@ -495,6 +502,50 @@ mod tests {
         .unwrap();
         assert_eq!(c.channel_names(), ["slack"]);
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn telling_people_is_off_unless_asked_and_needs_a_way_to_tell_them() {
+        let base = [("AWS_IAM_ACCOUNTS", "self")];
+        // Off: a bot token alone changes nothing.
+        let c = cfg(false, &[base[0], ("SLACK_BOT_TOKEN", "xoxb-1")]).unwrap();
+        assert!(c.notify_people.is_none());
+        let e = cfg(false, &[base[0], ("MFA_NOTIFY_PEOPLE", "yes")]).unwrap_err();
+        assert_eq!(e.variable, "MFA_NOTIFY_PEOPLE");
+        let e = cfg(false, &[base[0], ("MFA_NOTIFY_PEOPLE", "true")]).unwrap_err();
+        assert_eq!(e.variable, "MFA_NOTIFY_PEOPLE");
+        let c = cfg(
+            false,
+            &[
+                base[0],
+                ("MFA_NOTIFY_PEOPLE", "true"),
+                ("SLACK_BOT_TOKEN", "xoxb-s3cret"),
+            ],
+        )
+        .unwrap();
+        let np = c.notify_people.as_ref().unwrap();
+        assert!(np.email_from.is_none());
+        assert_eq!(np.slack_api_url.as_str(), DEFAULT_SLACK_API_URL);
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let c = cfg(
+            false,
+            &[
+                base[0],
+                ("MFA_NOTIFY_PEOPLE", "true"),
+                ("ALERT_EMAIL_FROM", "mfa@example.com"),
+                ("ALERT_EMAIL_TO", "sec@example.com"),
+                ("SLACK_BOT_TOKEN_SECRET_ID", "slack-bot"),
+                ("SLACK_API_URL", "http://127.0.0.1:9/api/"),
+            ],
+        )
+        .unwrap();
+        let np = c.notify_people.unwrap();
+        assert_eq!(np.email_from.unwrap().as_str(), "mfa@example.com");
+        assert_eq!(
+            np.slack_bot_token.unwrap().origin(),
+            "SLACK_BOT_TOKEN_SECRET_ID"
+        );
+        assert_eq!(np.slack_api_url.as_str(), "http://127.0.0.1:9/api");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Channels, one file each (`ses.rs`, `slack.rs`, `stdout.rs`), behind one
 //! trait; the renderers beside them (`digest.rs` the message model,
 //! `email.rs`, `slack_blocks.rs`, `table.rs`, `csv.rs`, `html.rs`, `ocsf.rs`, `escape.rs`) turn a digest or
-//! a report into what a channel sends. Nothing in `domain/` depends on
+//! a report into what a channel sends. The account holder's own word
+//! (`person.rs`, by `ses.rs`'s `PersonEmailer` and `slack_dm.rs`, together
+//! `teller.rs`) is no `Notifier`: it goes to one address, not a channel. Nothing in `domain/` depends on
 //! this module.
 
 pub mod asff;
@@ -13,11 +15,14 @@ pub mod html;
 pub mod named;
 pub mod ocsf;
 pub mod people_table;
+pub mod person;
 pub mod ses;
 pub mod slack;
 pub mod slack_blocks;
+pub mod slack_dm;
 pub mod stdout;
 pub mod table;
+pub mod teller;
 pub mod trend_chart;
 
 use async_trait::async_trait;

@@ -130,3 +130,53 @@ impl SesNotifier {
         }
     }
 }
+
+/// The holder's own e-mail (`MFA_NOTIFY_PEOPLE`): one plain-text message
+/// to one address, from `ALERT_EMAIL_FROM`. Apart from [`SesNotifier`],
+/// whose recipients are the team's fixed list.
+pub struct PersonEmailer {
+    client: aws_sdk_ses::Client,
+    from: crate::config::values::EmailAddress,
+}
+
+impl PersonEmailer {
+    pub fn new(client: aws_sdk_ses::Client, from: crate::config::values::EmailAddress) -> Self {
+        Self { client, from }
+    }
+
+    /// Sends `message` to `to`. The error names neither address: it is
+    /// logged beside the principal id, which is enough to find the person.
+    pub async fn send(
+        &self,
+        to: &str,
+        message: &super::person::PersonMessage,
+    ) -> Result<(), NotifyError> {
+        let destination = Destination::builder().to_addresses(to).build();
+        let ses_message = SesMessage::builder()
+            .subject(content(&message.subject))
+            .body(Body::builder().text(content(&message.text)).build())
+            .build();
+        self.client
+            .send_email()
+            .source(self.from.as_str())
+            .destination(destination)
+            .message(ses_message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                // Only SES's error code: its message may quote the
+                // recipient ("identities failed the check: …"), and this
+                // text reaches the run summary, logged at info.
+                let code = e
+                    .as_service_error()
+                    .and_then(|s| aws_sdk_ses::error::ProvideErrorMetadata::code(s))
+                    .unwrap_or("no answer from SES")
+                    .to_owned();
+                SesNotifier::error(
+                    format!("SendEmail to the account holder failed: {code}"),
+                    Some(Box::new(e)),
+                )
+            })
+    }
+}

@@ -80,11 +80,14 @@ impl Pass<'_> {
                 "change detected"
             );
         }
+        let addresses: BTreeMap<String, String> =
+            super::source_addresses(snapshot).into_iter().collect();
         self.commit_outcome(
             key,
             stored.as_ref().map(|s| s.version),
             outcome,
             trend,
+            &addresses,
             dry_run,
             now,
             found,
@@ -117,9 +120,19 @@ impl Pass<'_> {
             now,
         );
         info!(target = %key, scope = %scope, principals = prev.present().count(), "target retired");
-        self.commit_outcome(key, Some(prev.version), outcome, None, dry_run, now, found)
-            .await
-            .map(|()| 1)
+        let none = BTreeMap::new();
+        self.commit_outcome(
+            key,
+            Some(prev.version),
+            outcome,
+            None,
+            &none,
+            dry_run,
+            now,
+            found,
+        )
+        .await
+        .map(|()| 1)
     }
 
     /// An outbox entry of `notices`, each pending for the channels the
@@ -147,8 +160,10 @@ impl Pass<'_> {
         }
     }
 
-    /// Commits a diff's outcome with its notices pending for their channels
-    /// (nothing to write: nothing done; a dry run: notices only).
+    /// Commits a diff's outcome with its notices pending for their channels,
+    /// and for their holders (`tell.rs`; `addresses` are the ones the
+    /// source gave) (nothing to write: nothing done; a dry run: notices
+    /// only).
     #[allow(clippy::too_many_arguments)]
     async fn commit_outcome(
         &self,
@@ -156,6 +171,7 @@ impl Pass<'_> {
         expected_version: Option<u64>,
         outcome: DiffOutcome,
         trend: Option<TrendRecord>,
+        addresses: &BTreeMap<String, String>,
         dry_run: bool,
         now: DateTime<Utc>,
         found: &mut Vec<Notice>,
@@ -164,8 +180,12 @@ impl Pass<'_> {
             found.extend(outcome.notices);
             return Ok(());
         }
-        let outbox = (!outcome.notices.is_empty())
-            .then(|| self.outbox_entry(format!("{}/{}", self.run_id, key), now, &outcome.notices));
+        let outbox = (!outcome.notices.is_empty()).then(|| {
+            let mut entry =
+                self.outbox_entry(format!("{}/{}", self.run_id, key), now, &outcome.notices);
+            self.route_people(&mut entry, addresses);
+            entry
+        });
         let commit = TargetCommit {
             key: key.clone(),
             expected_version,

@@ -47,7 +47,6 @@ impl Pass<'_> {
             );
             return (outcomes, self.count_pending().await);
         }
-        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
         let pending = match self.store.pending().await {
             Ok(p) => p,
             Err(e) => {
@@ -64,11 +63,7 @@ impl Pass<'_> {
         // off `left` as they accept (or their orphaned alerts are dropped).
         let mut left = pending.clone();
         for (entry, after) in pending.iter().zip(left.iter_mut()) {
-            for ch in entry
-                .channels
-                .iter()
-                .filter(|c| !configured.contains(&c.as_str()))
-            {
+            for ch in entry.channels.iter().filter(|c| !self.delivers(c)) {
                 if entry.created_at < orphan_cutoff {
                     error!(entry = %entry.id, channel = %ch, notices = entry.notices.len(), "dropping alerts pending for {ORPHAN_DAYS} days for a channel that is no longer configured");
                     match self.store.acknowledge(&entry.id, ch).await {
@@ -86,7 +81,9 @@ impl Pass<'_> {
         }
         let delayed_before = Utc::now()
             - chrono::Duration::from_std(self.delayed_after).unwrap_or(chrono::Duration::MAX);
-        let mut outcomes = Vec::new();
+        // The holders first, so the team message can say who could not be
+        // told this pass.
+        let (mut outcomes, untold) = self.tell_people(&pending, &mut left, addresses).await;
         for notifier in self.notifiers {
             let channel = notifier.channel();
             let mine: Vec<(usize, &OutboxEntry)> = pending
@@ -98,7 +95,7 @@ impl Pass<'_> {
             // without a routing file); the unsaved ones by the same routes.
             let mut notices: Vec<Notice> = mine
                 .iter()
-                .flat_map(|(_, e)| e.notices_for(channel).into_iter().cloned())
+                .flat_map(|(_, e)| super::tell::team_notices(e, channel, &untold))
                 .collect();
             notices.extend(
                 unsaved
@@ -197,15 +194,14 @@ impl Pass<'_> {
     /// alerts pending for a configured channel; those only for a channel no
     /// longer configured are counted apart.
     fn pending_alerts(&self, pending: &[OutboxEntry]) -> PendingAlerts {
-        let configured: Vec<&str> = self.notifiers.iter().map(|n| n.channel()).collect();
         let now = Utc::now();
         let mine: Vec<&OutboxEntry> = pending
             .iter()
-            .filter(|e| e.channels.iter().any(|c| configured.contains(&c.as_str())))
+            .filter(|e| e.channels.iter().any(|c| self.delivers(c)))
             .collect();
         let orphaned = pending
             .iter()
-            .filter(|e| e.channels.iter().any(|c| !configured.contains(&c.as_str())))
+            .filter(|e| e.channels.iter().any(|c| !self.delivers(c)))
             .map(|e| e.notices.len())
             .sum();
         PendingAlerts {

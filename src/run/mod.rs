@@ -20,6 +20,7 @@ mod plan;
 mod plan_tests;
 mod securityhub;
 mod summary;
+mod tell;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -70,6 +71,9 @@ pub struct Pass<'a> {
     pub delayed_after: Duration,
     /// Where findings are kept in step with the stored state, if anywhere.
     pub securityhub: Option<&'a crate::securityhub::SecurityHub>,
+    /// How account holders are told of their own account
+    /// (`MFA_NOTIFY_PEOPLE=true`; `None`: they are not, `tell.rs`).
+    pub teller: Option<&'a crate::notifiers::teller::PeopleTeller>,
 }
 
 impl Pass<'_> {

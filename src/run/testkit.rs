@@ -318,6 +318,7 @@ impl Harness {
             failure_threshold: self.threshold,
             delayed_after: self.delayed_after,
             securityhub: None,
+            teller: None,
         }
         .run(false)
         .await
