@@ -407,10 +407,19 @@ async fn a_report_event_stores_the_html_page_in_the_report_bucket_and_mails_its_
     assert!(posted.ends_with("/response"), "{body}\n{printed}");
     let object = body["html_report"]["object"].as_str().unwrap();
     let key = object.strip_prefix(&format!("s3://{bucket}/")).unwrap();
-    let page = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
+    let page = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     let page = String::from_utf8(page.body.collect().await.unwrap().to_vec()).unwrap();
     assert!(page.contains(&format!("aws:{}/ivy", world.account)));
-    assert!(!printed.contains("X-Amz-Signature"), "the link is never logged");
+    assert!(
+        !printed.contains("X-Amz-Signature"),
+        "the link is never logged"
+    );
     let mails = common::sent_emails_to(&world.to).await;
     let html = mails.last().unwrap()["body"].as_str().unwrap();
     let link = html

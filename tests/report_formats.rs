@@ -187,20 +187,31 @@ async fn ocsf_is_one_compliance_finding_per_account_without_mfa_with_the_require
             "/finding_info/uid",
             "/compliance/status_id",
         ] {
-            assert!(f.pointer(path).is_some_and(|v| !v.is_null()), "{path} in {f}");
+            assert!(
+                f.pointer(path).is_some_and(|v| !v.is_null()),
+                "{path} in {f}"
+            );
         }
         assert_eq!(f["class_uid"], 2003);
         assert_eq!(f["category_uid"], 2);
         assert_eq!(f["type_uid"], 200301);
         assert_eq!(f["metadata"]["version"], "1.8.0");
-        assert!(f["time"].as_i64().unwrap() > 1_700_000_000_000, "epoch milliseconds");
+        assert!(
+            f["time"].as_i64().unwrap() > 1_700_000_000_000,
+            "epoch milliseconds"
+        );
     }
     let uids: Vec<&str> = lines
         .iter()
         .map(|f| f["finding_info"]["uid"].as_str().unwrap())
         .collect();
-    assert!(uids.contains(&"mfa-monitor:github:acme/dev0002"), "{uids:?}");
+    assert!(
+        uids.contains(&"mfa-monitor:github:acme/dev0002"),
+        "{uids:?}"
+    );
     // --filter applies: only enabled accounts, so no finding.
-    let none = w.run(&["report", "--format", "ocsf", "--filter", "enabled"]).await;
+    let none = w
+        .run(&["report", "--format", "ocsf", "--filter", "enabled"])
+        .await;
     assert_eq!(none.stdout, "");
 }
