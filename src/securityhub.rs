@@ -122,33 +122,7 @@ impl SecurityHub {
         let identity = self.identity().await?;
         let url = format!("{}/findings/import", self.endpoint);
         let body = serde_json::to_vec(&json!({ "Findings": findings })).expect("JSON serializes");
-        let signed = |attempt_time: SystemTime| -> Result<Vec<(String, String)>, SecurityHubError> {
-            let params = v4::SigningParams::builder()
-                .identity(&identity)
-                .region(&self.region)
-                .name("securityhub")
-                .time(attempt_time)
-                .settings(SigningSettings::default())
-                .build()
-                .map_err(|e| SecurityHubError::Sign(e.to_string()))?
-                .into();
-            let headers = [("content-type", "application/json")];
-            let request = SignableRequest::new(
-                "POST",
-                &url,
-                headers.into_iter(),
-                SignableBody::Bytes(&body),
-            )
-            .map_err(|e| SecurityHubError::Sign(e.to_string()))?;
-            let (instructions, _) = sign(request, &params)
-                .map_err(|e| SecurityHubError::Sign(e.to_string()))?
-                .into_parts();
-            let (headers, _) = instructions.into_parts();
-            Ok(headers
-                .into_iter()
-                .map(|h| (h.name().to_owned(), h.value().to_owned()))
-                .collect())
-        };
+        let signed = |time| sign_json_post(&identity, &self.region, &url, &body, time);
         // Signed afresh for each attempt: a signature is valid for minutes.
         let first = signed(SystemTime::now())?;
         let response = self
@@ -191,4 +165,38 @@ impl SecurityHub {
             serde_json::from_str(&text).map_err(|e| SecurityHubError::Malformed(e.to_string()))?;
         Ok(out.failed)
     }
+}
+
+/// The SigV4 headers of a JSON POST to Security Hub at `time` (tests sign
+/// their GetFindings reads of moto with it too).
+pub fn sign_json_post(
+    identity: &Identity,
+    region: &str,
+    url: &str,
+    body: &[u8],
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, SecurityHubError> {
+    let err = |e: &dyn std::fmt::Display| SecurityHubError::Sign(e.to_string());
+    let params = v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name("securityhub")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| err(&e))?
+        .into();
+    let request = SignableRequest::new(
+        "POST",
+        url,
+        [("content-type", "application/json")].into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| err(&e))?;
+    let (instructions, _) = sign(request, &params).map_err(|e| err(&e))?.into_parts();
+    let (headers, _) = instructions.into_parts();
+    Ok(headers
+        .into_iter()
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect())
 }

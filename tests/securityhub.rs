@@ -8,8 +8,7 @@ mod common;
 use std::time::SystemTime;
 
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
+use mfa_monitor::securityhub::sign_json_post;
 use serde_json::{json, Value};
 
 /// moto's findings of `account` (GetFindings, signed as that account:
@@ -22,33 +21,16 @@ async fn findings(account: &str) -> Vec<Value> {
         .provide_credentials()
         .await
         .unwrap();
-    let identity = creds.into();
     let url = format!("{}/findings", common::moto_url());
     let body = serde_json::to_vec(&json!({"MaxResults": 100})).unwrap();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("securityhub")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let req = SignableRequest::new(
-        "POST",
-        &url,
-        [("content-type", "application/json")].into_iter(),
-        SignableBody::Bytes(&body),
-    )
-    .unwrap();
-    let (instructions, _) = sign(req, &params).unwrap().into_parts();
-    let (headers, _) = instructions.into_parts();
+    let headers =
+        sign_json_post(&creds.into(), "us-east-1", &url, &body, SystemTime::now()).unwrap();
     let mut http = reqwest::Client::new()
         .post(&url)
         .header("content-type", "application/json")
         .body(body);
-    for h in headers {
-        http = http.header(h.name(), h.value());
+    for (name, value) in headers {
+        http = http.header(name, value);
     }
     let v: Value = http.send().await.unwrap().json().await.unwrap();
     v["Findings"].as_array().cloned().unwrap_or_default()
