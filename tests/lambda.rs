@@ -390,11 +390,7 @@ async fn a_report_event_stores_the_html_page_in_the_report_bucket_and_mails_its_
     }
     let world = common::Scenario::new().await;
     common::seed_user(&world.iam, "ivy", false).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&world.cfg)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = common::s3_client(&world.cfg);
     let bucket = common::unique("weekly");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let mut env = world.table_env().await;

@@ -7,14 +7,6 @@ use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn s3(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(cfg)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 struct World {
     env: Vec<(String, String)>,
     slack: MockServer,
@@ -86,7 +78,7 @@ async fn a_sent_report_stores_its_page_and_the_link_in_slack_and_the_email_fetch
     let bucket = common::unique("reports");
     let w = world(&bucket).await;
     let cfg = common::account_config(&w.account).await;
-    s3(&cfg)
+    common::s3_client(&cfg)
         .create_bucket()
         .bucket(&bucket)
         .send()
@@ -109,7 +101,7 @@ async fn a_sent_report_stores_its_page_and_the_link_in_slack_and_the_email_fetch
         assert!(!text.contains("X-Amz-Signature"), "{text}");
     }
 
-    let stored = s3(&cfg)
+    let stored = common::s3_client(&cfg)
         .get_object()
         .bucket(&bucket)
         .key(key)

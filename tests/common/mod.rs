@@ -120,6 +120,15 @@ pub async fn account_config(account: &str) -> SdkConfig {
         .build()
 }
 
+/// An S3 client on `cfg` for moto, which has no per-bucket host names.
+pub fn s3_client(cfg: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(cfg)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
 /// Environment for running the binary as `account` against moto.
 pub async fn account_env(account: &str) -> Vec<(String, String)> {
     use aws_credential_types::provider::ProvideCredentials as _;
