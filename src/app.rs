@@ -1,5 +1,8 @@
 //! Builds the adapters a configuration asks for, and runs the commands on
 //! them. Shared by the CLI and the Lambda handler so both behave the same.
+//! Two jobs live here, building (`try_build`, the secrets, the channels) and
+//! running the commands; they share only the `App` fields, and building is
+//! the part to move to its own file next (not done yet: see the issue note).
 
 use std::sync::Arc;
 

@@ -2,7 +2,9 @@
 //! scripted monitors and channels. The emulator tests (tests/pass.rs,
 //! tests/delivery.rs, tests/faults.rs) prove the same promises end to end
 //! through the binary, moto and local servers; these prove each branch
-//! alone, fast.
+//! alone, fast. One file because every case shares the testkit's world
+//! (`testkit.rs`); split by pass step (collect, apply, deliver, routing)
+//! when it next grows.
 
 use std::time::Duration;
 
