@@ -54,6 +54,8 @@ pub struct App {
     pub securityhub: Option<crate::securityhub::SecurityHub>,
     /// Account holders told of their own account (`MFA_NOTIFY_PEOPLE`).
     pub teller: Option<crate::notifiers::teller::PeopleTeller>,
+    /// Where a fanned-out pass's large plan goes (`MFA_PLAN_BUCKET`).
+    pub plan_bucket: Option<crate::fanout::PlanBucket>,
 }
 
 impl App {
@@ -231,7 +233,12 @@ impl App {
         let securityhub = config
             .securityhub
             .then(|| crate::securityhub::SecurityHub::new(sdk.clone()));
+        let plan_bucket = config
+            .plan_bucket
+            .as_deref()
+            .map(|b| crate::fanout::PlanBucket::new(&sdk, b));
         Ok(App {
+            plan_bucket,
             teller,
             securityhub,
             config,
@@ -252,30 +259,33 @@ impl App {
         let span = tracing::info_span!("pass", run_id = %run_id);
         async {
             tracing::info!(dry_run, state = %self.store.location(), "pass started");
-            let summary = Pass {
-                monitors: &self.monitors,
-                store: self.store.as_ref(),
-                notifiers: &self.notifiers,
-                router: &self.router,
-                people: &self.people,
-                exemptions: &self.config.exemptions,
-                grace: chrono::Duration::days(self.config.grace_days as i64),
-                target_timeout: self.config.target_timeout,
-                target_concurrency: self.config.target_concurrency,
-                run_id: &run_id,
-                deadline,
-                failure_threshold: self.config.source_failure_threshold,
-                delayed_after: self.config.delayed_after,
-                securityhub: self.securityhub.as_ref(),
-                teller: self.teller.as_ref(),
-            }
-            .run(dry_run)
-            .await;
+            let summary = self.pass(&run_id, deadline).run(dry_run).await;
             crate::metrics::log_run_summary(&summary);
             summary
         }
         .instrument(span)
         .await
+    }
+
+    /// A pass over this app's adapters under `run_id`, due by `deadline`.
+    pub(crate) fn pass<'a>(&'a self, run_id: &'a str, deadline: Deadline) -> Pass<'a> {
+        Pass {
+            monitors: &self.monitors,
+            store: self.store.as_ref(),
+            notifiers: &self.notifiers,
+            router: &self.router,
+            people: &self.people,
+            exemptions: &self.config.exemptions,
+            grace: chrono::Duration::days(self.config.grace_days as i64),
+            target_timeout: self.config.target_timeout,
+            target_concurrency: self.config.target_concurrency,
+            run_id,
+            deadline,
+            failure_threshold: self.config.source_failure_threshold,
+            delayed_after: self.config.delayed_after,
+            securityhub: self.securityhub.as_ref(),
+            teller: self.teller.as_ref(),
+        }
     }
 
     /// The status report from the stored state; with `send`, delivered to

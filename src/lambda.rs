@@ -8,13 +8,18 @@ use tracing::Instrument;
 use crate::app::{App, BuildError};
 use crate::config::{Config, ConfigError};
 use crate::domain::report::Filter;
+use crate::fanout::{CollectEvent, DeliverEvent, DeliverResult, PlanEvent};
 use crate::run::{Deadline, RunSummary};
 
 /// What an invocation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Mode {
     Run,
     Report,
+    /// The steps of a fanned-out pass (`fanout.rs`).
+    Plan(PlanEvent),
+    Collect(CollectEvent),
+    Deliver(DeliverEvent),
 }
 
 /// Why an invocation could not run. Source and channel failures are not
@@ -35,6 +40,16 @@ pub enum HandlerError {
     /// The report could not read the stored state.
     #[error("report failed: {0}")]
     Report(String),
+    /// A step of a fanned-out pass could not do its part; the state
+    /// machine counts its batch failed (or, for the plan, the pass).
+    #[error("{0}")]
+    Step(Box<crate::fanout::StepError>),
+}
+
+impl From<crate::fanout::StepError> for HandlerError {
+    fn from(e: crate::fanout::StepError) -> Self {
+        HandlerError::Step(Box::new(e))
+    }
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -46,6 +61,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::Unavailable(_) => "TransientStartError",
             HandlerError::Event(_) => "InvalidEvent",
             HandlerError::Report(_) => "ReportFailed",
+            HandlerError::Step(_) => "StepFailed",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -74,12 +90,33 @@ pub fn parse_event(event: &Value) -> Result<Mode, HandlerError> {
     let mode = obj
         .get("mode")
         .or_else(|| obj.get("detail").and_then(|d| d.get("mode")));
+    let step = |m: &str| {
+        let bad = |e: serde_json::Error| HandlerError::Event(format!("a `{m}` event: {e}"));
+        match m {
+            "plan" => serde_json::from_value(event.clone())
+                .map(Mode::Plan)
+                .map_err(bad),
+            "collect" => serde_json::from_value(event.clone())
+                .map(Mode::Collect)
+                .map_err(bad),
+            _ => serde_json::from_value(event.clone())
+                .map(Mode::Deliver)
+                .map_err(bad),
+        }
+    };
     match mode {
         None => Ok(Mode::Run),
         Some(Value::String(m)) if m == "run" => Ok(Mode::Run),
         Some(Value::String(m)) if m == "report" => Ok(Mode::Report),
+        // The steps are started by the state machine with their fields at
+        // the top level, never inside a scheduled envelope.
+        Some(Value::String(m))
+            if obj.contains_key("mode") && matches!(m.as_str(), "plan" | "collect" | "deliver") =>
+        {
+            step(m)
+        }
         Some(other) => Err(HandlerError::Event(format!(
-            "`mode` must be \"run\" or \"report\", got {other}"
+            "`mode` must be \"run\", \"report\", \"plan\", \"collect\" or \"deliver\", got {other}"
         ))),
     }
 }
@@ -93,7 +130,19 @@ async fn handle(
         BuildError::Config(c) => HandlerError::Config(c.clone()),
         transient => HandlerError::Unavailable(transient.clone()),
     })?;
+    let deadline = || Deadline::at_epoch_millis(event.context.deadline as i64);
     match mode {
+        Mode::Plan(plan) => {
+            Ok(serde_json::to_value(app.plan_step(&plan, deadline()).await?).expect("serializes"))
+        }
+        Mode::Collect(collect) => Ok(serde_json::to_value(
+            app.collect_step(&collect, deadline()).await?,
+        )
+        .expect("serializes")),
+        Mode::Deliver(deliver) => {
+            let summary = app.deliver_step(&deliver, deadline()).await;
+            Ok(serde_json::to_value(DeliverResult::from(&summary)).expect("serializes"))
+        }
         Mode::Run => {
             let deadline = Deadline::at_epoch_millis(event.context.deadline as i64);
             let summary: RunSummary = app.run(false, deadline).await;
@@ -169,13 +218,39 @@ mod tests {
             "../tests/fixtures/eventbridge-scheduled-event.json"
         ))
         .unwrap();
-        assert_eq!(parse_event(&scheduled).unwrap(), Mode::Run);
-        assert_eq!(parse_event(&json!({})).unwrap(), Mode::Run);
-        assert_eq!(parse_event(&json!({"mode": "run"})).unwrap(), Mode::Run);
-        assert_eq!(
+        assert!(matches!(parse_event(&scheduled).unwrap(), Mode::Run));
+        assert!(matches!(parse_event(&json!({})).unwrap(), Mode::Run));
+        assert!(matches!(
+            parse_event(&json!({"mode": "run"})).unwrap(),
+            Mode::Run
+        ));
+        assert!(matches!(
             parse_event(&json!({"mode": "report"})).unwrap(),
             Mode::Report
+        ));
+    }
+
+    #[test]
+    fn the_fan_out_steps_are_read_with_their_run_id_and_batch() {
+        let plan = parse_event(&json!({"mode": "plan", "run_id": "pass-2026-12-01T10-00"}));
+        assert!(
+            matches!(plan.unwrap(), Mode::Plan(p) if p.run_id.as_str() == "pass-2026-12-01T10-00")
         );
+        let collect = parse_event(&json!({
+            "mode": "collect", "run_id": "r1", "batch": 3,
+            "targets": [{"key": "aws:111122223333", "label": "self"}]
+        }));
+        assert!(
+            matches!(collect.unwrap(), Mode::Collect(c) if c.batch == 3 && c.targets.len() == 1)
+        );
+        assert!(matches!(
+            parse_event(&json!({"mode": "deliver", "run_id": "r1"})).unwrap(),
+            Mode::Deliver(_)
+        ));
+        let e = parse_event(&json!({"mode": "collect", "run_id": "r1"})).unwrap_err();
+        assert!(e.to_string().contains("targets"), "{e}");
+        let e = parse_event(&json!({"mode": "deliver", "run_id": "a/b"})).unwrap_err();
+        assert!(e.to_string().contains("run_id"), "{e}");
     }
 
     #[test]

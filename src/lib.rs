@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fanout;
 pub mod http;
 pub mod jwt;
 pub mod lambda;

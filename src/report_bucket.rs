@@ -35,14 +35,8 @@ pub struct ReportBucket {
 
 impl ReportBucket {
     pub fn new(sdk: &aws_config::SdkConfig, bucket: &str) -> Self {
-        let mut conf = aws_sdk_s3::config::Builder::from(sdk);
-        // A local endpoint (moto, `AWS_ENDPOINT_URL`) has no per-bucket
-        // host names: address buckets by path there.
-        if sdk.endpoint_url().is_some() {
-            conf = conf.force_path_style(true);
-        }
         Self {
-            client: aws_sdk_s3::Client::from_conf(conf.build()),
+            client: crate::aws::s3_client(sdk),
             bucket: bucket.to_owned(),
         }
     }

@@ -124,6 +124,19 @@ impl StateStore for ReadOnce {
         self.inner.discovered().await
     }
 
+    async fn record_run_part(
+        &self,
+        run_id: &str,
+        part: &str,
+        body: &str,
+    ) -> Result<(), StateError> {
+        self.inner.record_run_part(run_id, part, body).await
+    }
+
+    async fn run_parts(&self, run_id: &str) -> Result<Vec<(String, String)>, StateError> {
+        self.inner.run_parts(run_id).await
+    }
+
     async fn record_discovered(
         &self,
         scope: &TargetKey,

@@ -34,6 +34,12 @@ const DEFAULT_SOURCE_FAILURE_THRESHOLD: u32 = 3;
 /// is not set (README "Performance" has the measurement behind it).
 pub const DEFAULT_TARGET_CONCURRENCY: usize = 16;
 const DEFAULT_DELAYED_AFTER_MINUTES: u64 = 30;
+/// Targets per collect invocation of a fanned-out pass: at 10 s an account
+/// and 16 at once, 50 take about half a minute, far inside one
+/// invocation's 15, and a batch that fails takes few targets with it.
+pub const DEFAULT_BATCH_TARGETS: usize = 50;
+/// A batch must still fit one invocation and one DynamoDB item of outcomes.
+pub const MAX_BATCH_TARGETS: usize = 1000;
 
 /// Bad configuration: always names the variable at fault (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +143,12 @@ pub struct Config {
     pub report_bucket: Option<String>,
     /// `MFA_SECURITYHUB=true`: findings kept in AWS Security Hub.
     pub securityhub: bool,
+    /// `MFA_PLAN_BUCKET`: where a fanned-out pass's plan goes when it is
+    /// too large to pass inline through Step Functions.
+    pub plan_bucket: Option<String>,
+    /// `MFA_BATCH_TARGETS`: targets per collect invocation of a fanned-out
+    /// pass.
+    pub batch_targets: usize,
     /// `MFA_NOTIFY_PEOPLE=true`: each account holder told of their own
     /// account losing MFA (off: `None`).
     pub notify_people: Option<NotifyPeopleConfig>,
@@ -264,6 +276,23 @@ impl Config {
             }
         };
 
+        let plan_bucket = match get("MFA_PLAN_BUCKET") {
+            None => None,
+            Some(b) => {
+                Some(bucket_name(&b).map_err(|why| ConfigError::new("MFA_PLAN_BUCKET", why))?)
+            }
+        };
+        let batch_targets = match positive(&get, "MFA_BATCH_TARGETS", "number of targets")? {
+            None => DEFAULT_BATCH_TARGETS,
+            Some(n) if n <= MAX_BATCH_TARGETS as u64 => n as usize,
+            Some(n) => {
+                return Err(ConfigError::new(
+                    "MFA_BATCH_TARGETS",
+                    format!("{n} targets in one collect invocation is more than the {MAX_BATCH_TARGETS} allowed"),
+                ))
+            }
+        };
+
         let securityhub = match get("MFA_SECURITYHUB").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -276,6 +305,8 @@ impl Config {
         };
 
         Ok(Config {
+            plan_bucket,
+            batch_targets,
             notify_people,
             securityhub,
             report_bucket,

@@ -14,6 +14,10 @@ mod collect;
 mod deadline;
 mod deliver;
 mod exemptions;
+mod fanout;
+#[cfg(test)]
+mod fanout_tests;
+mod gather;
 mod health;
 mod plan;
 #[cfg(test)]
@@ -33,7 +37,9 @@ use chrono::{DateTime, Utc};
 use tracing::{error, warn};
 
 pub use deadline::Deadline;
-use deadline::FINISH_MARGIN;
+pub use fanout::{Batch, BatchFailure, BatchSummary, FanoutError, Plan as FanoutPlan};
+use gather::Gathered;
+pub use gather::PlannedTarget;
 pub use summary::{
     ChannelOutcome, ChannelResult, PendingAlerts, RunSummary, TargetOutcome, TargetResult,
 };
@@ -143,17 +149,6 @@ impl Pass<'_> {
         started: Instant,
         started_at: DateTime<Utc>,
     ) -> RunSummary {
-        let mut targets = Vec::new();
-        let mut failures: Vec<Change> = Vec::new();
-        let mut found: Vec<Notice> = Vec::new();
-        let mut warnings: Vec<String> = Vec::new();
-        // Per target, under the key it is configured by: whether it was read
-        // completely (`None`) or why not, for its source health.
-        let mut health_events: Vec<(TargetKey, Option<String>)> = Vec::new();
-        // Principal id → the address its source gave, from the targets read
-        // this pass: who holds an account, where the people file is silent.
-        let mut addresses: BTreeMap<String, String> = BTreeMap::new();
-
         // Without the stored exemptions every exempt account would alert:
         // a storm, not a finding. The pass stops and says why instead.
         let exemptions = match self.store.exemptions().await {
@@ -168,81 +163,14 @@ impl Pass<'_> {
         };
         let plan = self.plan().await;
         let scopes = plan.scopes;
-        for collected in collect::collect_all(self, plan.jobs).await {
-            let now = Utc::now();
-            let snapshot = match collected.result {
-                Ok(s) => s,
-                Err(e) => {
-                    let text = e.to_string();
-                    failures.push(Change::of_target(
-                        &collected.key,
-                        ChangeKind::SourceFailed,
-                        text.clone(),
-                        now,
-                    ));
-                    health_events.push((collected.key.clone(), Some(text.clone())));
-                    targets.push(TargetOutcome {
-                        target: collected.key.to_string(),
-                        source: collected.key.source,
-                        result: TargetResult::Failed,
-                        principals: 0,
-                        non_compliant: 0,
-                        changes: 0,
-                        collect_ms: collected.elapsed_ms,
-                        error: Some(text),
-                        warnings: Vec::new(),
-                    });
-                    continue;
-                }
-            };
-            addresses.extend(source_addresses(&snapshot));
-            let mut notes = snapshot.warnings.clone();
-            let outcome = if !dry_run && self.deadline.remaining() < FINISH_MARGIN {
-                let text = "the pass deadline came before this target's state could be committed; it is read again next pass".to_owned();
-                error!(target = %snapshot.key, "{text}");
-                Err((TargetResult::Failed, text))
-            } else {
-                self.apply(&snapshot, &exemptions, dry_run, now, &mut found, &mut notes)
-                    .await
-            };
-            match &outcome {
-                Err((TargetResult::Failed, text)) => {
-                    failures.push(Change::of_target(
-                        &snapshot.key,
-                        ChangeKind::SourceFailed,
-                        text.clone(),
-                        now,
-                    ));
-                    health_events.push((collected.key.clone(), Some(text.clone())));
-                }
-                Err(_) => {}
-                Ok(_) => health_events.push((collected.key.clone(), None)),
-            }
-            let non_compliant = snapshot
-                .principals
-                .iter()
-                .filter(|p| p.status.is_non_compliant())
-                .count();
-            let (result, changes, error) = match outcome {
-                Ok((result, changes)) => (result, changes, None),
-                Err((result, text)) => (result, 0, Some(text)),
-            };
-            for w in &notes {
-                warn!(target = %snapshot.key, warning = %w, "listing is not exact");
-                warnings.push(format!("{}: {w}", snapshot.key));
-            }
-            targets.push(TargetOutcome {
-                target: snapshot.key.to_string(),
-                source: snapshot.key.source,
-                result,
-                principals: snapshot.principals.len(),
-                non_compliant,
-                changes,
-                collect_ms: collected.elapsed_ms,
-                error,
-                warnings: notes,
-            });
-        }
+        let Gathered {
+            mut targets,
+            mut failures,
+            mut found,
+            warnings,
+            mut health_events,
+            addresses,
+        } = self.gather(plan.jobs, &exemptions, dry_run).await;
 
         for scope in scopes {
             self.settle_scope(
@@ -258,21 +186,7 @@ impl Pass<'_> {
 
         // Every failed read counts in the summary; the channels hear of a
         // target only once it has failed `failure_threshold` passes in a row.
-        let mut changes: BTreeMap<Source, BTreeMap<ChangeKind, usize>> = BTreeMap::new();
-        for c in found
-            .iter()
-            .filter_map(|n| match n {
-                Notice::Change(c) => Some(c),
-                Notice::Baseline(_) | Notice::Exemption(_) => None,
-            })
-            .chain(&failures)
-        {
-            *changes
-                .entry(c.target.source)
-                .or_default()
-                .entry(c.kind)
-                .or_insert(0) += 1;
-        }
+        let mut changes = count_changes(&found, &failures);
 
         let lost_race = targets.iter().any(|t| t.result == TargetResult::Conflict);
         let (channel_outcomes, would_send, pending) = if dry_run {
@@ -394,6 +308,29 @@ impl Pass<'_> {
             error!(scope = %scope.key, error = %e, "the discovered members could not be stored");
         }
     }
+}
+
+/// The changes found and the failed reads, counted per source and kind.
+fn count_changes(
+    found: &[Notice],
+    failures: &[Change],
+) -> BTreeMap<Source, BTreeMap<ChangeKind, usize>> {
+    let mut changes: BTreeMap<Source, BTreeMap<ChangeKind, usize>> = BTreeMap::new();
+    for c in found
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Change(c) => Some(c),
+            Notice::Baseline(_) | Notice::Exemption(_) => None,
+        })
+        .chain(failures)
+    {
+        *changes
+            .entry(c.target.source)
+            .or_default()
+            .entry(c.kind)
+            .or_insert(0) += 1;
+    }
+    changes
 }
 
 /// The addresses `snapshot`'s source gave its principals, by principal id.

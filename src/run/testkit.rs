@@ -324,6 +324,51 @@ impl Harness {
         .await
     }
 
+    /// Pass `n` fanned out as the state machine runs it: plan, one
+    /// collect step per batch of `batch_targets` (those in `lost` never
+    /// report, as when their invocation crashed), deliver.
+    pub(super) async fn fanned_out(
+        &self,
+        n: usize,
+        batch_targets: usize,
+        lost: &[u32],
+    ) -> RunSummary {
+        let notifiers: Vec<Box<dyn Notifier>> = self
+            .channels
+            .iter()
+            .map(|c| Box::new(Shared(c.clone())) as Box<dyn Notifier>)
+            .collect();
+        let exemptions = Exemptions::default();
+        let run_id = format!("run-{n}");
+        let router = self.router.clone().unwrap_or_else(|| {
+            crate::domain::route::Router::defaults_only(
+                notifiers.iter().map(|n| n.channel().to_owned()).collect(),
+            )
+        });
+        let pass = Pass {
+            monitors: &self.monitors,
+            store: &self.store,
+            notifiers: &notifiers,
+            router: &router,
+            people: &self.people,
+            exemptions: &exemptions,
+            grace: self.grace,
+            target_timeout: self.target_timeout,
+            target_concurrency: self.target_concurrency,
+            run_id: &run_id,
+            deadline: Deadline::after(self.budget),
+            failure_threshold: self.threshold,
+            delayed_after: self.delayed_after,
+            securityhub: None,
+            teller: None,
+        };
+        let plan = pass.plan_batches(batch_targets).await.expect("planned");
+        for batch in plan.batches.iter().filter(|b| !lost.contains(&b.batch)) {
+            pass.collect_batch(batch).await.expect("collected");
+        }
+        pass.deliver_run().await
+    }
+
     pub(super) fn channel(&self, i: usize) -> &RecordingChannel {
         &self.channels[i]
     }

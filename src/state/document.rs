@@ -46,6 +46,17 @@ pub struct Document {
     /// Security Hub findings accepted, by principal id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub securityhub: BTreeMap<String, Synced>,
+    /// The step records of fanned-out passes, by run id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runs: BTreeMap<String, RunParts>,
+}
+
+/// One fanned-out pass's step records, and when the last was written (so
+/// old runs can be dropped as DynamoDB's TTL drops them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunParts {
+    pub at: Option<DateTime<Utc>>,
+    pub parts: BTreeMap<String, String>,
 }
 
 impl Default for Document {
@@ -61,6 +72,7 @@ impl Default for Document {
             exemption_log: BTreeMap::new(),
             trend: BTreeMap::new(),
             securityhub: BTreeMap::new(),
+            runs: BTreeMap::new(),
         }
     }
 }
@@ -106,6 +118,24 @@ impl Document {
     }
 
     /// Applies accepted Security Hub imports; whether anything changed.
+    /// Stores a step record of run `run_id`, dropping runs last written
+    /// more than `RUN_KEEP_DAYS` before `now`.
+    pub fn record_run_part(&mut self, run_id: &str, part: &str, body: &str, now: DateTime<Utc>) {
+        let keep_after = now - chrono::Duration::days(super::RUN_KEEP_DAYS);
+        self.runs
+            .retain(|_, r| r.at.is_some_and(|at| at >= keep_after));
+        let run = self.runs.entry(run_id.to_owned()).or_default();
+        run.at = Some(now);
+        run.parts.insert(part.to_owned(), body.to_owned());
+    }
+
+    pub fn run_parts(&self, run_id: &str) -> Vec<(String, String)> {
+        self.runs
+            .get(run_id)
+            .map(|r| r.parts.clone().into_iter().collect())
+            .unwrap_or_default()
+    }
+
     pub fn record_securityhub(&mut self, updates: &[(String, Option<Synced>)]) -> bool {
         let mut changed = false;
         for (id, record) in updates {

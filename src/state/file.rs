@@ -241,6 +241,22 @@ impl StateStore for FileStore {
         Ok(self.read()?.trend.into_values().collect())
     }
 
+    async fn record_run_part(
+        &self,
+        run_id: &str,
+        part: &str,
+        body: &str,
+    ) -> Result<(), StateError> {
+        self.update(|doc| {
+            doc.record_run_part(run_id, part, body, chrono::Utc::now());
+            Ok(((), true))
+        })
+    }
+
+    async fn run_parts(&self, run_id: &str) -> Result<Vec<(String, String)>, StateError> {
+        Ok(self.read()?.run_parts(run_id))
+    }
+
     async fn check(&self) -> Result<String, StateError> {
         let doc = self.read()?;
         let exists = self.path.exists();

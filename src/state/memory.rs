@@ -260,6 +260,22 @@ impl StateStore for MemoryStore {
         Ok(self.lock().doc.trend.values().cloned().collect())
     }
 
+    async fn record_run_part(
+        &self,
+        run_id: &str,
+        part: &str,
+        body: &str,
+    ) -> Result<(), StateError> {
+        self.lock()
+            .doc
+            .record_run_part(run_id, part, body, chrono::Utc::now());
+        Ok(())
+    }
+
+    async fn run_parts(&self, run_id: &str) -> Result<Vec<(String, String)>, StateError> {
+        Ok(self.lock().doc.run_parts(run_id))
+    }
+
     async fn check(&self) -> Result<String, StateError> {
         Ok("memory".into())
     }

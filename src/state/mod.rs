@@ -191,8 +191,23 @@ pub trait StateStore: Send + Sync {
     /// The trend records kept (at most `trend::KEEP_DAYS` old), any order.
     async fn trend(&self) -> Result<Vec<TrendRecord>, StateError>;
 
+    /// Stores one step's record of a fanned-out pass (the plan, a batch),
+    /// under `part`, replacing one of the same name: what the deliver step
+    /// reads to tell what every batch did (ARCHITECTURE.md §3, fan-out).
+    /// `body` is JSON the store does not read; records expire after
+    /// [`RUN_KEEP_DAYS`].
+    async fn record_run_part(&self, run_id: &str, part: &str, body: &str)
+        -> Result<(), StateError>;
+
+    /// Every record of run `run_id`, as `(part, body)`, by part name.
+    async fn run_parts(&self, run_id: &str) -> Result<Vec<(String, String)>, StateError>;
+
     async fn check(&self) -> Result<String, StateError>;
 }
+
+/// How long a fanned-out pass's step records are kept: long past its
+/// deliver step, short enough to stay out of the way.
+pub const RUN_KEEP_DAYS: i64 = 7;
 
 /// Who holds the pass lease, and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 pub mod github_app_fake;
 pub mod github_fake;
 pub mod github_graphql_fake;
+pub mod runtime_api;
 pub mod snowflake_fake;
 pub mod webdriver;
 

@@ -15,6 +15,7 @@
 //! | discovery | `#discovery`    | `SOURCE:TARGET` of the scope | `members` (S, JSON array of target ids found when the scope last completed) |
 //! | security hub | `#securityhub` | the principal id          | `synced` (S, JSON: fingerprint and `CreatedAt` of the finding Security Hub accepted) |
 //! | trend     | `#trend`        | `SOURCE:TARGET#DAY`          | `record` (S, JSON: principals, non-compliant, admins without MFA that day), `expires_at` (N, TTL) |
+//! | run step  | `#run/RUN_ID`   | `plan`, `batch-NNNNN`        | `part` (S, JSON: what that step of a fanned-out pass did, for its deliver step), `expires_at` (N, TTL) |
 //!
 //! Sort keys starting with `#` are reserved for the store: a principal whose
 //! name itself starts with `#` is stored under `#` + its name (`##x` is `#x`).
@@ -37,6 +38,7 @@ mod lease;
 mod outbox;
 mod read;
 mod records;
+mod runs;
 mod schema;
 mod securityhub;
 
@@ -217,6 +219,19 @@ impl StateStore for DynamoDbStore {
         updates: &[(String, Option<Synced>)],
     ) -> Result<(), StateError> {
         self.write_securityhub(updates).await
+    }
+
+    async fn record_run_part(
+        &self,
+        run_id: &str,
+        part: &str,
+        body: &str,
+    ) -> Result<(), StateError> {
+        self.put_run_part(run_id, part, body).await
+    }
+
+    async fn run_parts(&self, run_id: &str) -> Result<Vec<(String, String)>, StateError> {
+        self.read_run_parts(run_id).await
     }
 
     async fn trend(&self) -> Result<Vec<TrendRecord>, StateError> {

@@ -37,6 +37,9 @@ pub const SECURITYHUB: &str = "#securityhub";
 /// Partition of the daily trend records (`SOURCE:TARGET#DAY`), each
 /// expiring through the table's TTL after `trend::KEEP_DAYS`.
 pub const TREND: &str = "#trend";
+/// Prefix of the partitions of fanned-out passes' step records
+/// (`#run/RUN_ID`), each expiring after `RUN_KEEP_DAYS`.
+pub const RUN: &str = "#run";
 /// Epoch seconds; the table's TTL attribute, so expired leases go away.
 pub const EXPIRES_AT: &str = "expires_at";
 /// Partition of the staged principal writes of a commit (`apply.rs`).

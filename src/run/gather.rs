@@ -1,0 +1,155 @@
+//! Steps 1–4 of a pass over a list of planned targets: each read
+//! (`collect.rs`), and each complete one diffed and committed
+//! (`apply.rs`), with what the rest of the pass needs from them. The
+//! single-invocation pass runs it over every target; a fanned-out pass's
+//! collect step over one batch (`fanout.rs`).
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tracing::{error, warn};
+
+use super::deadline::FINISH_MARGIN;
+use super::plan::Job;
+use super::{collect, source_addresses, Pass, TargetOutcome, TargetResult};
+use crate::domain::{Change, ChangeKind, Exemptions, Notice, TargetKey};
+
+/// What reading and committing some targets gave.
+#[derive(Debug, Default)]
+pub(super) struct Gathered {
+    pub targets: Vec<TargetOutcome>,
+    /// `source_failed` of each target not read or not committed.
+    pub failures: Vec<Change>,
+    /// The notices committed (or, in a dry run, found).
+    pub found: Vec<Notice>,
+    /// "listing is not exact" lines, `TARGET: text`.
+    pub warnings: Vec<String>,
+    /// Per target, under the key it is configured by: whether it was read
+    /// completely (`None`) or why not, for its source health.
+    pub health_events: Vec<(TargetKey, Option<String>)>,
+    /// Principal id → the address its source gave, from the targets read:
+    /// who holds an account, where the people file is silent.
+    pub addresses: BTreeMap<String, String>,
+}
+
+/// A target as the plan hands it to a collect step: its key and the label
+/// its monitor reads it by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedTarget {
+    /// `SOURCE:TARGET`, as in every log and message.
+    #[serde(with = "key_text")]
+    pub key: TargetKey,
+    pub label: String,
+}
+
+mod key_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::TargetKey;
+
+    pub fn serialize<S: Serializer>(key: &TargetKey, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(key)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TargetKey, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Pass<'_> {
+    pub(super) async fn gather(
+        &self,
+        jobs: Vec<Job<'_>>,
+        exemptions: &Exemptions,
+        dry_run: bool,
+    ) -> Gathered {
+        let mut g = Gathered::default();
+        for collected in collect::collect_all(self, jobs).await {
+            let now = Utc::now();
+            let snapshot = match collected.result {
+                Ok(s) => s,
+                Err(e) => {
+                    let text = e.to_string();
+                    g.failures.push(Change::of_target(
+                        &collected.key,
+                        ChangeKind::SourceFailed,
+                        text.clone(),
+                        now,
+                    ));
+                    g.health_events
+                        .push((collected.key.clone(), Some(text.clone())));
+                    g.targets.push(TargetOutcome {
+                        target: collected.key.to_string(),
+                        source: collected.key.source,
+                        result: TargetResult::Failed,
+                        principals: 0,
+                        non_compliant: 0,
+                        changes: 0,
+                        collect_ms: collected.elapsed_ms,
+                        error: Some(text),
+                        warnings: Vec::new(),
+                    });
+                    continue;
+                }
+            };
+            g.addresses.extend(source_addresses(&snapshot));
+            let mut notes = snapshot.warnings.clone();
+            let outcome = if !dry_run && self.deadline.remaining() < FINISH_MARGIN {
+                let text = "the pass deadline came before this target's state could be committed; it is read again next pass".to_owned();
+                error!(target = %snapshot.key, "{text}");
+                Err((TargetResult::Failed, text))
+            } else {
+                self.apply(
+                    &snapshot,
+                    exemptions,
+                    dry_run,
+                    now,
+                    &mut g.found,
+                    &mut notes,
+                )
+                .await
+            };
+            match &outcome {
+                Err((TargetResult::Failed, text)) => {
+                    g.failures.push(Change::of_target(
+                        &snapshot.key,
+                        ChangeKind::SourceFailed,
+                        text.clone(),
+                        now,
+                    ));
+                    g.health_events
+                        .push((collected.key.clone(), Some(text.clone())));
+                }
+                Err(_) => {}
+                Ok(_) => g.health_events.push((collected.key.clone(), None)),
+            }
+            let non_compliant = snapshot
+                .principals
+                .iter()
+                .filter(|p| p.status.is_non_compliant())
+                .count();
+            let (result, changes, error) = match outcome {
+                Ok((result, changes)) => (result, changes, None),
+                Err((result, text)) => (result, 0, Some(text)),
+            };
+            for w in &notes {
+                warn!(target = %snapshot.key, warning = %w, "listing is not exact");
+                g.warnings.push(format!("{}: {w}", snapshot.key));
+            }
+            g.targets.push(TargetOutcome {
+                target: snapshot.key.to_string(),
+                source: snapshot.key.source,
+                result,
+                principals: snapshot.principals.len(),
+                non_compliant,
+                changes,
+                collect_ms: collected.elapsed_ms,
+                error,
+                warnings: notes,
+            });
+        }
+        g
+    }
+}
