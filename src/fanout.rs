@@ -252,13 +252,17 @@ impl App {
 
     /// The deliver step; its run summary is logged with its metrics
     /// exactly as a single-invocation pass's.
-    pub async fn deliver_step(&self, event: &DeliverEvent, deadline: Deadline) -> RunSummary {
+    pub async fn deliver_step(
+        &self,
+        event: &DeliverEvent,
+        deadline: Deadline,
+    ) -> Result<RunSummary, StepError> {
         let run_id = event.run_id.as_str();
         let span = tracing::info_span!("pass", run_id = %run_id);
         async {
-            let summary = self.pass(run_id, deadline).deliver_run().await;
+            let summary = self.pass(run_id, deadline).deliver_run().await?;
             crate::metrics::log_run_summary(&summary);
-            summary
+            Ok(summary)
         }
         .instrument(span)
         .await

@@ -140,7 +140,7 @@ async fn handle(
         )
         .expect("serializes")),
         Mode::Deliver(deliver) => {
-            let summary = app.deliver_step(&deliver, deadline()).await;
+            let summary = app.deliver_step(&deliver, deadline()).await?;
             Ok(serde_json::to_value(DeliverResult::from(&summary)).expect("serializes"))
         }
         Mode::Run => {

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use serde_json::Value;
 use common::runtime_api::{invoke_all, runtime_api_serving};
+use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

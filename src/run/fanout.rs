@@ -96,6 +96,10 @@ struct RunPart {
 pub enum FanoutError {
     #[error("the stored exemptions could not be read, so the batch was not collected: {0}")]
     Exemptions(#[source] StateError),
+    /// Nothing was delivered: the step fails, so the execution does (and
+    /// its alarm fires); the alerts stay pending for the next execution.
+    #[error("the pass lease could not be taken, so nothing was delivered: {0}")]
+    Lease(#[source] StateError),
     #[error("the {part} record of run {run_id} could not be stored: {source}")]
     Record {
         run_id: String,
@@ -277,7 +281,7 @@ impl Pass<'_> {
     /// step records (those of a failed batch `source_failed`), then the
     /// same finish as a single-invocation pass: exemption lines, delivery
     /// to every channel under the lease, Security Hub.
-    pub async fn deliver_run(&self) -> RunSummary {
+    pub async fn deliver_run(&self) -> Result<RunSummary, FanoutError> {
         let started = Instant::now();
         let now = Utc::now();
         match self
@@ -290,21 +294,18 @@ impl Pass<'_> {
                 warn!("another pass holds the lease; this delivery stops, its alerts stay pending");
                 let mut s = self.empty_summary(false, started, now);
                 s.skipped = Some("another pass holds the lease".into());
-                return s;
+                return Ok(s);
             }
             Err(e) => {
                 error!(error = %e, "the pass lease could not be taken; nothing sent");
-                let mut s = self.empty_summary(false, started, now);
-                s.error = Some(format!("state store unavailable: {e}"));
-                s.ok = false;
-                return s;
+                return Err(FanoutError::Lease(e));
             }
         }
         let summary = self.deliver_leased(started, now).await;
         if let Err(e) = self.store.release_lease(self.run_id).await {
             warn!(error = %e, "the pass lease could not be released");
         }
-        summary
+        Ok(summary)
     }
 
     async fn deliver_leased(&self, started: Instant, now: DateTime<Utc>) -> RunSummary {

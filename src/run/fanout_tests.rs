@@ -30,7 +30,7 @@ fn three_orgs(second: Vec<Read>) -> Harness {
 #[tokio::test]
 async fn a_fanned_out_pass_commits_every_batch_and_sends_each_channel_one_message() {
     let h = three_orgs(vec![Read::Users(vec![BOB_ON]), Read::Users(vec![BOB_ON])]);
-    let s = h.fanned_out(1, 2, &[]).await;
+    let s = h.fanned_out(1, 2, &[]).await.unwrap();
     assert!(s.ok, "{s:?}");
     assert_eq!(s.targets.len(), 3);
     assert!(
@@ -44,7 +44,7 @@ async fn a_fanned_out_pass_commits_every_batch_and_sends_each_channel_one_messag
             "one baseline message per channel"
         );
     }
-    let s = h.fanned_out(2, 2, &[]).await;
+    let s = h.fanned_out(2, 2, &[]).await.unwrap();
     assert!(s.ok, "{s:?}");
     assert_eq!(s.changes[&Source::Github][&ChangeKind::MfaDisabled], 2);
     for c in 0..2 {
@@ -56,16 +56,16 @@ async fn a_fanned_out_pass_commits_every_batch_and_sends_each_channel_one_messag
         );
     }
     assert!(h.store.snapshot().pending().is_empty());
-    let s = h.fanned_out(3, 2, &[]).await;
+    let s = h.fanned_out(3, 2, &[]).await.unwrap();
     assert_eq!(h.channel(0).sent().len(), 2, "nothing twice: {s:?}");
 }
 
 #[tokio::test]
 async fn a_batch_that_never_reports_leaves_its_targets_failed_and_the_others_delivered() {
     let h = three_orgs(vec![Read::Users(vec![BOB_ON]), Read::Users(vec![BOB_ON])]);
-    h.fanned_out(1, 2, &[]).await;
+    h.fanned_out(1, 2, &[]).await.unwrap();
     // Batch 0 is acme and beta, batch 1 gamma; batch 1 crashes.
-    let s = h.fanned_out(2, 2, &[1]).await;
+    let s = h.fanned_out(2, 2, &[1]).await.unwrap();
     assert!(!s.ok, "a failed batch fails the pass: {s:?}");
     assert_eq!(result_of(&s, "gamma"), TargetResult::Failed);
     let gamma = s
@@ -95,7 +95,7 @@ async fn a_batch_that_never_reports_leaves_its_targets_failed_and_the_others_del
         h.store.snapshot().targets["github:gamma"].principals["alice"].status,
         crate::domain::MfaStatus::Enabled
     );
-    let s = h.fanned_out(3, 2, &[]).await;
+    let s = h.fanned_out(3, 2, &[]).await.unwrap();
     assert!(s.ok, "{s:?}");
     assert_eq!(kinds(&h.channel(0).sent()[2]), [ChangeKind::MfaDisabled]);
 }
@@ -111,10 +111,35 @@ async fn a_delivery_that_finds_the_lease_held_sends_nothing_and_the_next_sends_o
         )
         .await
         .unwrap());
-    let s = h.fanned_out(1, 2, &[]).await;
+    let s = h.fanned_out(1, 2, &[]).await.unwrap();
     assert!(s.skipped.is_some(), "{s:?}");
     assert!(h.channel(0).sent().is_empty());
     h.store.release_lease("someone-else").await.unwrap();
-    h.fanned_out(2, 2, &[]).await;
+    h.fanned_out(2, 2, &[]).await.unwrap();
     assert_eq!(h.channel(0).sent().len(), 1, "the pending baseline, once");
+}
+
+#[tokio::test]
+async fn a_delivery_that_cannot_take_the_lease_fails_and_the_next_delivers_once() {
+    use crate::state::memory::{Fault, Operation};
+    let h = three_orgs(vec![Read::Users(vec![BOB_ON])]);
+    h.store
+        .fail_next(Operation::AcquireLease, Fault::Backend, 1);
+    let e = h.fanned_out(1, 2, &[]).await.unwrap_err();
+    assert!(e.to_string().contains("nothing was delivered"), "{e}");
+    assert!(h.channel(0).sent().is_empty());
+    assert_eq!(
+        h.store.snapshot().pending().len(),
+        3,
+        "three baselines pending"
+    );
+    let s = h.fanned_out(2, 2, &[]).await.unwrap();
+    assert!(s.ok, "{s:?}");
+    assert_eq!(
+        h.channel(0).sent().len(),
+        1,
+        "the pending baselines in one message"
+    );
+    h.fanned_out(3, 2, &[]).await.unwrap();
+    assert_eq!(h.channel(0).sent().len(), 1, "and never again");
 }

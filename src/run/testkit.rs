@@ -332,7 +332,7 @@ impl Harness {
         n: usize,
         batch_targets: usize,
         lost: &[u32],
-    ) -> RunSummary {
+    ) -> Result<RunSummary, FanoutError> {
         let notifiers: Vec<Box<dyn Notifier>> = self
             .channels
             .iter()

@@ -1,0 +1,268 @@
+//! The fanned-out pass's steps run for real: the built binary served
+//! `{"mode":"plan"}`, `{"mode":"collect",…}` and `{"mode":"deliver",…}`
+//! by a local Runtime API, with the payloads the state machine passes
+//! (tests/sfn.rs runs the definition itself), on a moto DynamoDB table and
+//! SES, with three GitHub orgs on a local server in two batches.
+mod common;
+
+use serde_json::{json, Value};
+use wiremock::MockServer;
+
+use common::github_fake::*;
+use common::runtime_api::{invoke_all, runtime_api_serving};
+
+const ORGS: [&str; 3] = ["acme", "beta", "gamma"];
+
+/// Each org: four members, none without 2FA unless named in `disabled`
+/// (as `ORG/LOGIN`).
+async fn serve_orgs(server: &MockServer, disabled: &[&str]) {
+    server.reset().await;
+    for (i, org) in ORGS.iter().enumerate() {
+        let members = people(&format!("{org}-dev"), 4, 10_000 + 100 * i as u64);
+        let off = members
+            .iter()
+            .filter(|p| disabled.contains(&format!("{org}/{}", p.login).as_str()))
+            .cloned()
+            .collect();
+        serve(
+            server,
+            org,
+            &Org {
+                disabled: off,
+                owners: vec![members[0].clone()],
+                members,
+                requirement: Some(false),
+                ..Org::default()
+            },
+        )
+        .await;
+    }
+}
+
+struct World {
+    github: MockServer,
+    env: Vec<(String, String)>,
+    to: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let scenario = common::Scenario::new().await;
+        let github = MockServer::start().await;
+        serve_orgs(&github, &[]).await;
+        let mut env = scenario.table_env().await;
+        env.retain(|(k, _)| k != "AWS_IAM_ACCOUNTS");
+        env.extend([
+            ("GITHUB_ORGS".to_owned(), ORGS.join(",")),
+            ("GITHUB_TOKEN".to_owned(), TOKEN.to_owned()),
+            ("GITHUB_API_URL".to_owned(), github.uri()),
+            ("MFA_BATCH_TARGETS".to_owned(), "2".to_owned()),
+            ("MFA_SOURCE_FAILURE_THRESHOLD".to_owned(), "1".to_owned()),
+        ]);
+        Self {
+            github,
+            env,
+            to: scenario.to.clone(),
+        }
+    }
+
+    /// One step's invocation through the Runtime API: `Ok` the response,
+    /// `Err` the error the function reported.
+    async fn step(&self, event: Value, env: &[(String, String)]) -> Result<Value, Value> {
+        let server =
+            runtime_api_serving(&[(event, "req-1")], std::time::Duration::from_secs(120)).await;
+        let (mut answers, printed) = invoke_all(&server, &["req-1"], env.to_vec()).await;
+        let (posted, body) = answers.remove(0);
+        if posted.ends_with("/response") {
+            Ok(body)
+        } else {
+            assert!(posted.ends_with("/error"), "{posted}\n{printed}");
+            Err(body)
+        }
+    }
+
+    /// The payloads the state machine passes: plan with the execution's
+    /// name, each batch of the plan as its collect event, deliver.
+    async fn plan(&self, run_id: &str) -> Vec<Value> {
+        let plan = self
+            .step(json!({"mode": "plan", "run_id": run_id}), &self.env)
+            .await
+            .expect("planned");
+        assert_eq!(plan["mode"], "plan");
+        assert_eq!(plan["targets"], 3, "{plan}");
+        assert_eq!(plan["batch_count"], 2, "{plan}");
+        plan["batches"]
+            .as_array()
+            .expect("inline batches")
+            .iter()
+            .map(|b| json!({"mode": "collect", "run_id": run_id, "batch": b["batch"], "targets": b["targets"]}))
+            .collect()
+    }
+
+    async fn collect(&self, event: &Value) -> Value {
+        self.step(event.clone(), &self.env)
+            .await
+            .expect("collected")
+    }
+
+    async fn deliver(&self, run_id: &str) -> Result<Value, Value> {
+        self.step(json!({"mode": "deliver", "run_id": run_id}), &self.env)
+            .await
+    }
+
+    /// The environment with every AWS call going to a closed port: the
+    /// state store is unreachable.
+    fn without_aws(&self) -> Vec<(String, String)> {
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        env.push((
+            "AWS_ENDPOINT_URL".to_owned(),
+            "http://127.0.0.1:9".to_owned(),
+        ));
+        env.push(("AWS_MAX_ATTEMPTS".to_owned(), "1".to_owned()));
+        env
+    }
+
+    async fn mails(&self) -> Vec<Value> {
+        common::sent_emails_to(&self.to).await
+    }
+
+    async fn full_pass(&self, run_id: &str) -> Value {
+        for event in self.plan(run_id).await {
+            self.collect(&event).await;
+        }
+        self.deliver(run_id).await.expect("delivered")
+    }
+}
+
+fn body(mail: &Value) -> String {
+    mail["body"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_failed_batch_leaves_its_targets_source_failed_and_one_message_names_the_rest() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let w = World::new().await;
+    let delivered = w.full_pass("pass-2026-12-01T10-00").await;
+    assert_eq!(delivered["ok"], true, "{delivered}");
+    assert_eq!(delivered["targets"], 3);
+    assert_eq!(
+        w.mails().await.len(),
+        1,
+        "one baseline message for three orgs"
+    );
+
+    serve_orgs(&w.github, &["acme/acme-dev0001", "gamma/gamma-dev0002"]).await;
+    let run = "pass-2026-12-01T11-00";
+    let batches = w.plan(run).await;
+    let first = w.collect(&batches[0]).await;
+    assert_eq!(first["mode"], "collect");
+    assert_eq!(first["batch"], 0);
+    assert_eq!(first["targets"], 2);
+    assert_eq!(first["committed"], 2);
+    assert_eq!(first["changes"], 1, "{first}");
+    // The second batch's invocation fails for real: no state store.
+    let failed = w
+        .step(batches[1].clone(), &w.without_aws())
+        .await
+        .unwrap_err();
+    assert_eq!(failed["errorType"], "StepFailed", "{failed}");
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("exemptions"),
+        "{failed}"
+    );
+
+    let delivered = w.deliver(run).await.expect("delivered");
+    assert_eq!(delivered["ok"], false, "a failed batch fails the pass");
+    assert_eq!(delivered["failed_targets"], 1, "{delivered}");
+    assert_eq!(
+        delivered["changes"]["github"]["mfa_disabled"], 1,
+        "{delivered}"
+    );
+    assert_eq!(
+        delivered["changes"]["github"]["source_failed"], 1,
+        "{delivered}"
+    );
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 2, "exactly one more message");
+    let text = body(&mails[1]);
+    assert!(text.contains("acme-dev0001"), "{text}");
+    assert!(
+        !text.contains("gamma-dev0002"),
+        "gamma was not read: {text}"
+    );
+    assert!(text.contains("github:gamma"), "its failure is told: {text}");
+
+    // The next pass reads gamma again and tells its change, once.
+    let delivered = w.full_pass("pass-2026-12-01T12-00").await;
+    assert_eq!(delivered["ok"], true, "{delivered}");
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 3);
+    assert!(
+        body(&mails[2]).contains("gamma-dev0002"),
+        "{}",
+        body(&mails[2])
+    );
+    assert!(!body(&mails[2]).contains("acme-dev0001"), "not twice");
+}
+
+#[tokio::test]
+async fn a_deliver_step_that_fails_once_leaves_the_alerts_for_the_next_execution_to_send_once() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let w = World::new().await;
+    w.full_pass("pass-2026-12-01T10-00").await;
+    serve_orgs(&w.github, &["beta/beta-dev0003"]).await;
+    let run = "pass-2026-12-01T11-00";
+    for event in w.plan(run).await {
+        w.collect(&event).await;
+    }
+    let failed = w
+        .step(json!({"mode": "deliver", "run_id": run}), &w.without_aws())
+        .await
+        .unwrap_err();
+    assert_eq!(failed["errorType"], "StepFailed", "{failed}");
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was delivered"),
+        "{failed}"
+    );
+    assert_eq!(w.mails().await.len(), 1, "only the baseline so far");
+
+    let delivered = w.full_pass("pass-2026-12-01T12-00").await;
+    assert_eq!(delivered["ok"], true, "{delivered}");
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 2, "the pending alert, in one message");
+    assert!(
+        body(&mails[1]).contains("beta-dev0003"),
+        "{}",
+        body(&mails[1])
+    );
+    w.full_pass("pass-2026-12-01T13-00").await;
+    assert_eq!(w.mails().await.len(), 2, "and never again");
+}
+
+#[tokio::test]
+async fn a_step_event_without_its_fields_is_refused_naming_the_field() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let w = World::new().await;
+    let e = w
+        .step(json!({"mode": "collect", "run_id": "r1"}), &w.env)
+        .await
+        .unwrap_err();
+    assert_eq!(e["errorType"], "InvalidEvent", "{e}");
+    assert!(
+        e["errorMessage"].as_str().unwrap().contains("targets"),
+        "{e}"
+    );
+}
