@@ -13,10 +13,6 @@ use crate::app::App;
 use crate::domain::{ChangeKind, Source};
 use crate::run::{Batch, BatchSummary, ChannelOutcome, Deadline, PlannedTarget, RunSummary};
 
-/// Step Functions passes at most 256 KiB between states; a plan larger
-/// than this goes to S3 for the Distributed Map's `ItemReader`.
-pub const INLINE_PLAN_BYTES: usize = 200 * 1024;
-
 /// A run id as it reaches a step: the execution's name, used in DynamoDB
 /// and S3 keys, so it is checked at the boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,7 +135,7 @@ impl From<&RunSummary> for DeliverResult {
 pub enum StepError {
     #[error(transparent)]
     Fanout(#[from] crate::run::FanoutError),
-    #[error("the plan is {kb} KB, more than the {limit} KB Step Functions is passed inline; set MFA_PLAN_BUCKET")]
+    #[error("the plan is {kb} KB, more than the {limit} KB passed inline through Step Functions (MFA_PLAN_INLINE_KB); set MFA_PLAN_BUCKET")]
     PlanTooLarge { kb: usize, limit: usize },
     #[error("could not put the plan in s3://{bucket}/{key}: {message}")]
     PlanBucket {
@@ -198,7 +194,10 @@ impl App {
                 .plan_batches(self.config.batch_targets)
                 .await?;
             let json = serde_json::to_string(&plan.batches).expect("batches serialize");
-            let (batches, items) = if json.len() <= INLINE_PLAN_BYTES {
+            // Step Functions passes at most 256 KiB between states; a
+            // larger plan goes to S3 for the Distributed Map's ItemReader.
+            let limit = self.config.plan_inline_bytes;
+            let (batches, items) = if json.len() <= limit {
                 (Some(plan.batches), None)
             } else {
                 match &self.plan_bucket {
@@ -206,7 +205,7 @@ impl App {
                     None => {
                         return Err(StepError::PlanTooLarge {
                             kb: json.len() / 1024,
-                            limit: INLINE_PLAN_BYTES / 1024,
+                            limit: limit / 1024,
                         })
                     }
                 }

@@ -40,6 +40,7 @@ async fn serve_orgs(server: &MockServer, disabled: &[&str]) {
 }
 
 struct World {
+    cfg: aws_config::SdkConfig,
     github: MockServer,
     env: Vec<(String, String)>,
     to: String,
@@ -60,6 +61,7 @@ impl World {
             ("MFA_SOURCE_FAILURE_THRESHOLD".to_owned(), "1".to_owned()),
         ]);
         Self {
+            cfg: scenario.cfg.clone(),
             github,
             env,
             to: scenario.to.clone(),
@@ -248,6 +250,64 @@ async fn a_deliver_step_that_fails_once_leaves_the_alerts_for_the_next_execution
     );
     w.full_pass("pass-2026-12-01T13-00").await;
     assert_eq!(w.mails().await.len(), 2, "and never again");
+}
+
+#[tokio::test]
+async fn a_plan_too_large_to_pass_inline_is_put_in_the_plan_bucket_for_the_item_reader() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let mut w = World::new().await;
+    let run = "pass-2026-12-01T10-00";
+    // 0: no plan passes inline.
+    w.env
+        .push(("MFA_PLAN_INLINE_KB".to_owned(), "0".to_owned()));
+    let too_large = w
+        .step(json!({"mode": "plan", "run_id": run}), &w.env)
+        .await
+        .unwrap_err();
+    assert!(
+        too_large["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("MFA_PLAN_BUCKET"),
+        "{too_large}"
+    );
+
+    let bucket = common::unique("mfa-plans");
+    let s3 = common::s3_client(&w.cfg);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    w.env.push(("MFA_PLAN_BUCKET".to_owned(), bucket.clone()));
+    let plan = w
+        .step(json!({"mode": "plan", "run_id": run}), &w.env)
+        .await
+        .expect("planned");
+    assert!(plan.get("batches").is_none(), "{plan}");
+    assert_eq!(plan["items"]["Bucket"], bucket.as_str());
+    assert_eq!(plan["items"]["Key"], format!("plans/{run}.json"));
+    assert_eq!(plan["batch_count"], 2);
+    let object = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(format!("plans/{run}.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object.content_type(), Some("application/json"));
+    let items: Vec<Value> =
+        serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["batch"], 0);
+    assert_eq!(items[0]["targets"][0]["key"], "github:acme");
+    assert_eq!(items[1]["targets"][0]["key"], "github:gamma");
+    // The items read back are what the collect steps are given.
+    for item in &items {
+        let event = json!({"mode": "collect", "run_id": run, "batch": item["batch"], "targets": item["targets"]});
+        w.collect(&event).await;
+    }
+    let delivered = w.deliver(run).await.expect("delivered");
+    assert_eq!(delivered["ok"], true, "{delivered}");
+    assert_eq!(delivered["targets"], 3);
 }
 
 #[tokio::test]

@@ -38,6 +38,8 @@ const DEFAULT_DELAYED_AFTER_MINUTES: u64 = 30;
 /// and 16 at once, 50 take about half a minute, far inside one
 /// invocation's 15, and a batch that fails takes few targets with it.
 pub const DEFAULT_BATCH_TARGETS: usize = 50;
+/// Plans up to this size pass inline through Step Functions.
+const DEFAULT_PLAN_INLINE_KB: usize = 200;
 /// A batch must still fit one invocation and one DynamoDB item of outcomes.
 pub const MAX_BATCH_TARGETS: usize = 1000;
 
@@ -149,6 +151,9 @@ pub struct Config {
     /// `MFA_BATCH_TARGETS`: targets per collect invocation of a fanned-out
     /// pass.
     pub batch_targets: usize,
+    /// `MFA_PLAN_INLINE_KB`: the largest plan passed inline through Step
+    /// Functions; a larger one goes to `MFA_PLAN_BUCKET`.
+    pub plan_inline_bytes: usize,
     /// `MFA_NOTIFY_PEOPLE=true`: each account holder told of their own
     /// account losing MFA (off: `None`).
     pub notify_people: Option<NotifyPeopleConfig>,
@@ -293,6 +298,20 @@ impl Config {
             }
         };
 
+        // Step Functions passes at most 256 KiB between states, and the
+        // plan's answer carries a few fields beside the batches.
+        // 0 sends every plan to the bucket.
+        let plan_inline_bytes = match values::non_negative(&get, "MFA_PLAN_INLINE_KB", "KB")? {
+            None => DEFAULT_PLAN_INLINE_KB * 1024,
+            Some(kb) if kb <= 250 => kb as usize * 1024,
+            Some(kb) => {
+                return Err(ConfigError::new(
+                    "MFA_PLAN_INLINE_KB",
+                    format!("{kb} KB is more than Step Functions passes between states (256 KiB, less the answer's other fields): at most 250"),
+                ))
+            }
+        };
+
         let securityhub = match get("MFA_SECURITYHUB").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -307,6 +326,7 @@ impl Config {
         Ok(Config {
             plan_bucket,
             batch_targets,
+            plan_inline_bytes,
             notify_people,
             securityhub,
             report_bucket,
@@ -359,6 +379,23 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(lambda, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_fan_out_settings_have_defaults_and_bounds_named_in_their_errors() {
+        let ok = cfg(false, &[("AWS_IAM_ACCOUNTS", "self")]).unwrap();
+        assert_eq!(ok.batch_targets, DEFAULT_BATCH_TARGETS);
+        assert_eq!(ok.plan_inline_bytes, 200 * 1024);
+        assert_eq!(ok.plan_bucket, None);
+        for (var, bad) in [
+            ("MFA_BATCH_TARGETS", "0"),
+            ("MFA_BATCH_TARGETS", "1001"),
+            ("MFA_PLAN_INLINE_KB", "251"),
+            ("MFA_PLAN_BUCKET", "Plans"),
+        ] {
+            let e = cfg(false, &[("AWS_IAM_ACCOUNTS", "self"), (var, bad)]).unwrap_err();
+            assert_eq!(e.variable, var, "{bad}: {e}");
+        }
     }
 
     #[test]
