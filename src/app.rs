@@ -464,6 +464,20 @@ impl App {
             .filter_map(|i| i.component.parse::<TargetKey>().ok())
             .collect();
         items.extend(self.check_routes(keys));
+        if let Some(slack) = self.teller.as_ref().and_then(|t| t.slack.as_ref()) {
+            items.push(match slack.check().await {
+                Ok(detail) => CheckItem {
+                    component: "people slack".into(),
+                    ok: true,
+                    detail,
+                },
+                Err(e) => CheckItem {
+                    component: "people slack".into(),
+                    ok: false,
+                    detail: e.to_string(),
+                },
+            });
+        }
         for n in &self.notifiers {
             items.push(match n.check().await {
                 Ok(detail) => CheckItem {

@@ -356,3 +356,56 @@ async fn channel_not_found_keeps_only_that_message_pending(table: bool) {
     );
     // Dropping the server checks: heidi asked twice, grace told once.
 }
+
+/// `auth.test` as Slack answers it for a bot token, with the scopes
+/// header Slack sends on Web API answers.
+async fn auth_test(server: &MockServer, scopes: &str) {
+    Mock::given(method("POST"))
+        .and(path("/auth.test"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-oauth-scopes", scopes)
+                .set_body_json(json!({
+                    "ok": true, "url": "https://acme.slack.com/", "team": "Acme",
+                    "user": "mfa-monitor", "team_id": "T12345678", "user_id": "U0BOT",
+                    "bot_id": "B0BOT", "is_enterprise_install": false
+                })),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn check_asks_slack_whose_bot_token_it_is_and_names_a_missing_scope() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = Scenario::new().await;
+    let people = people_file(&world, &[]);
+    let slack = MockServer::start().await;
+    auth_test(&slack, "chat:write,users:read,users:read.email").await;
+    let vars = env(&world, &people, Some(&slack), true).await;
+    let ran = run_binary(&["check"], &vars).await;
+    assert!(ran.stdout.contains("people slack"), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("bot mfa-monitor in Acme, with users:read.email and chat:write"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!ran.stdout.contains(TOKEN) && !ran.stderr.contains(TOKEN));
+    slack.verify().await;
+
+    let slack = MockServer::start().await;
+    auth_test(&slack, "chat:write").await;
+    let vars = env(&world, &people, Some(&slack), true).await;
+    let ran = run_binary(&["check"], &vars).await;
+    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout.contains("lacks the scope(s) users:read.email"),
+        "{}",
+        ran.stdout
+    );
+}

@@ -64,6 +64,52 @@ impl SlackDm {
         answer("chat.postMessage", resp).await.map(|_| ())
     }
 
+    /// For `mfa-monitor check`: `auth.test` says whose token it is; the
+    /// `x-oauth-scopes` header Slack sends with Web API answers says
+    /// whether it may look people up and write to them.
+    pub async fn check(&self) -> Result<String, DmError> {
+        let url = format!("{}/auth.test", self.api);
+        let token = self.token.expose_secret();
+        let resp = self
+            .http
+            .send(|c| c.post(&url).bearer_auth(token))
+            .await
+            .map_err(|e| failed("auth.test", e.to_string()))?;
+        let scopes = resp
+            .headers()
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .collect::<Vec<_>>()
+            });
+        let v = answer("auth.test", resp).await?;
+        let who = format!(
+            "bot {} in {}",
+            v["user"].as_str().unwrap_or("(unnamed)"),
+            v["team"].as_str().unwrap_or("(unnamed workspace)")
+        );
+        match scopes {
+            None => Ok(format!("{who}; its scopes were not reported")),
+            Some(have) => {
+                let missing: Vec<&str> = NEEDED_SCOPES
+                    .iter()
+                    .copied()
+                    .filter(|need| !have.iter().any(|h| h == need))
+                    .collect();
+                if missing.is_empty() {
+                    Ok(format!("{who}, with {}", NEEDED_SCOPES.join(" and ")))
+                } else {
+                    Err(failed(
+                        "auth.test",
+                        format!("{who} lacks the scope(s) {}", missing.join(", ")),
+                    ))
+                }
+            }
+        }
+    }
+
     /// The user id of `email`.
     async fn lookup(&self, email: &str) -> Result<String, DmError> {
         let mut url = reqwest::Url::parse(&format!("{}/users.lookupByEmail", self.api))
@@ -82,6 +128,9 @@ impl SlackDm {
             .ok_or_else(|| failed("users.lookupByEmail", "no user id in the answer".into()))
     }
 }
+
+/// What a direct message needs: the user found by address, then a post.
+const NEEDED_SCOPES: [&str; 2] = ["users:read.email", "chat:write"];
 
 fn failed(method: &'static str, message: String) -> DmError {
     DmError::Failed { method, message }
