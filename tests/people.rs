@@ -442,3 +442,137 @@ async fn an_alert_names_the_holder_by_the_address_snowflake_gives() {
         .unwrap_or_else(|| panic!("no alert for ALICE: {}", ran.stderr));
     assert!(line.contains("held by alice@example.com"), "{line}");
 }
+
+/// One page of `organization.membersWithRole` with each member's
+/// verified-domain addresses, as GitHub's GraphQL API answers it.
+fn members_page(nodes: &[(&str, &[&str])], next: Option<&str>) -> Value {
+    json!({
+        "data": {
+            "organization": {
+                "membersWithRole": {
+                    "pageInfo": {"hasNextPage": next.is_some(), "endCursor": next},
+                    "nodes": nodes.iter().map(|(login, emails)| json!({
+                        "login": login, "organizationVerifiedDomainEmails": emails
+                    })).collect::<Vec<_>>()
+                }
+            },
+            "rateLimit": {"cost": 1, "remaining": 4999, "resetAt": "2026-12-02T23:00:00Z"}
+        }
+    })
+}
+
+async fn github_org_with_emails(graphql: Option<(Value, Value)>) -> MockServer {
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = MockServer::start().await;
+    let org = Org {
+        members: vec![
+            person("alice-gh", 1),
+            person("octocat", 2),
+            person("Dana", 3),
+        ],
+        requirement: Some(true),
+        ..Org::default()
+    };
+    github_fake::serve(&server, "acme", &org).await;
+    let emails = Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(body_string_contains("organizationVerifiedDomainEmails"));
+    match graphql {
+        Some((first, second)) => {
+            Mock::given(method("POST"))
+                .and(path("/graphql"))
+                .and(body_string_contains("\"after\":\"c1\""))
+                .respond_with(ResponseTemplate::new(200).set_body_json(second))
+                .expect(1)
+                .with_priority(1)
+                .mount(&server)
+                .await;
+            emails
+                .respond_with(ResponseTemplate::new(200).set_body_json(first))
+                .expect(1)
+                .with_priority(2)
+                .mount(&server)
+                .await;
+        }
+        None => {
+            emails
+                .respond_with(ResponseTemplate::new(502))
+                .mount(&server)
+                .await;
+        }
+    }
+    server
+}
+
+fn github_env(server: &MockServer, dir: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("GITHUB_ORGS".to_owned(), "acme".to_owned()),
+        ("GITHUB_TOKEN".to_owned(), github_fake::TOKEN.to_owned()),
+        ("GITHUB_API_URL".to_owned(), server.uri()),
+        (
+            "MFA_STATE_FILE".to_owned(),
+            dir.join("state.json").to_str().unwrap().to_owned(),
+        ),
+        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn a_github_members_verified_domain_address_links_them_to_a_person_over_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = github_org_with_emails(Some((
+        members_page(
+            &[("alice-gh", &["alice@acme.example"]), ("octocat", &[])],
+            Some("c1"),
+        ),
+        members_page(&[("dana", &["", "dana@acme.example"])], None),
+    )))
+    .await;
+    let env = github_env(&server, dir.path());
+    let ran = run_binary(&["run"], &env).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        !ran.stderr.contains("acme.example"),
+        "no address logged: {}",
+        ran.stderr
+    );
+    let (people, unlinked) = by_person(&env).await;
+    assert!(
+        people.contains(&(
+            "alice@acme.example".to_owned(),
+            vec!["github:acme/alice-gh".to_owned()]
+        )),
+        "{people:?}"
+    );
+    assert!(
+        people.contains(&(
+            "dana@acme.example".to_owned(),
+            vec!["github:acme/Dana".to_owned()]
+        )),
+        "login matched without case: {people:?}"
+    );
+    assert_eq!(unlinked, ["github:acme/octocat"]);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn verified_domain_addresses_that_cannot_be_read_leave_the_org_read_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = github_org_with_emails(None).await;
+    let env = github_env(&server, dir.path());
+    let ran = run_binary(&["run", "--json"], &env).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let summary: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(summary["targets"][0]["result"], "baseline", "{summary}");
+    assert_eq!(summary["targets"][0]["principals"], 3, "{summary}");
+    assert!(
+        ran.stderr
+            .contains("verified-domain e-mail addresses could not be read"),
+        "{}",
+        ran.stderr
+    );
+    let (people, unlinked) = by_person(&env).await;
+    assert!(people.is_empty(), "{people:?}");
+    assert_eq!(unlinked.len(), 3);
+}

@@ -31,7 +31,7 @@ pub const REQUIRED: &str = "enterprise_two_factor_required";
 pub const SECURE_ONLY: &str = "enterprise_secure_methods_only";
 pub const OWNER_INFO_HINT: &str = "GitHub shows an enterprise's 2FA settings and owners only to its owners: use a personal token (classic) of an enterprise owner with the `read:enterprise` scope";
 
-const RATE: &str = "rateLimit { cost remaining resetAt }";
+pub(super) const RATE: &str = "rateLimit { cost remaining resetAt }";
 
 fn settings_query() -> String {
     format!(

@@ -14,6 +14,7 @@
 //! cursors, errors, the point budget), `enterprise.rs` (one enterprise).
 
 mod app_auth;
+mod emails;
 mod emu;
 mod enterprise;
 mod graphql;
@@ -183,7 +184,28 @@ impl GithubMonitor {
 
     pub async fn collect_org(&self, org: &str) -> Result<TargetSnapshot, MonitorError> {
         let bearer = self.bearer(org).await?;
-        org::collect_org(&self.rest, &bearer, org, self.emu_declared(org)).await
+        let mut snapshot =
+            org::collect_org(&self.rest, &bearer, org, self.emu_declared(org)).await?;
+        if let Some(gql) = &self.graphql {
+            match emails::verified_domain_emails(gql, &bearer, org).await {
+                Ok(found) => {
+                    let mut checked = crate::monitors::SourceEmails::default();
+                    for o in &mut snapshot.principals {
+                        if o.attributes.email.is_none() {
+                            let raw = found.get(&o.name.to_ascii_lowercase());
+                            o.attributes.email = checked.check(&o.name, raw.map(String::as_str));
+                        }
+                    }
+                    checked.warn_refused(&snapshot.key, "organizationVerifiedDomainEmails");
+                }
+                // The addresses only say who to tell; the MFA listing
+                // stands without them.
+                Err(e) => {
+                    tracing::warn!(%org, error = %e, "members' verified-domain e-mail addresses could not be read; GitHub accounts are linked to people only through the people file this pass")
+                }
+            }
+        }
+        Ok(snapshot)
     }
 
     async fn check_org(
