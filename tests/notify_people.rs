@@ -409,3 +409,90 @@ async fn check_asks_slack_whose_bot_token_it_is_and_names_a_missing_scope() {
         ran.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_found_untellable_after_the_team_had_the_change_is_told_to_the_team_once() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let world = Scenario::new().await;
+    let slack = MockServer::start().await;
+    let ivy = address("ivy");
+    let people = people_file(&world, &[("ivy", &ivy)]);
+    let mut env = env(&world, &people, Some(&slack), false).await;
+    env.push((
+        "SLACK_WEBHOOK_URL".into(),
+        format!("{}/services/T0/B0/team", slack.uri()),
+    ));
+    // Pass 2: Slack knows ivy, but the DM fails (kept pending); the team
+    // channel takes the change. Pass 3: ivy's user is gone.
+    Mock::given(method("GET"))
+        .and(path("/users.lookupByEmail"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"ok": true, "user": {"id": "W0IVY"}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/users.lookupByEmail"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": false, "error": "users_not_found"})),
+        )
+        .with_priority(2)
+        .expect(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": false, "error": "channel_not_found"})),
+        )
+        .expect(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/T0/B0/team"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    baseline_then_lose_mfa(&world, &env, &["ivy"]).await;
+
+    let ran = run_binary(&["run"], &env).await;
+    assert_eq!(ran.code, 1, "the DM failed: {}", ran.stderr);
+    let ivy_channel = format!("person:slack:aws:{}/ivy", world.account);
+    assert_eq!(pending_channels(&world), [ivy_channel]);
+    for pass in 3..=4 {
+        let ran = run_binary(&["run"], &env).await;
+        assert_eq!(ran.code, 0, "pass {pass}: {}", ran.stderr);
+        assert_eq!(
+            pending_channels(&world),
+            Vec::<String>::new(),
+            "pass {pass}"
+        );
+    }
+    let team: Vec<String> = slack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/services/T0/B0/team")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter(|b| b.contains("ivy"))
+        .collect();
+    assert_eq!(
+        team.len(),
+        2,
+        "the change, then the one late line: {team:?}"
+    );
+    assert!(!team[0].contains("could not be told"), "{}", team[0]);
+    assert!(
+        team[1].contains("sent before; its holder could not be told"),
+        "{}",
+        team[1]
+    );
+}

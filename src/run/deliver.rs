@@ -83,7 +83,11 @@ impl Pass<'_> {
             - chrono::Duration::from_std(self.delayed_after).unwrap_or(chrono::Duration::MAX);
         // The holders first, so the team message can say who could not be
         // told this pass.
-        let (mut outcomes, untold) = self.tell_people(&pending, &mut left, addresses).await;
+        let (mut outcomes, untold, late) = self.tell_people(&pending, &mut left, addresses).await;
+        // Delivered with the rest, as if read from the outbox.
+        let mut pending = pending;
+        pending.extend(late.iter().cloned());
+        left.extend(late);
         for notifier in self.notifiers {
             let channel = notifier.channel();
             let mine: Vec<(usize, &OutboxEntry)> = pending

@@ -27,7 +27,7 @@ use tracing::{error, info};
 use super::deadline::FINISH_MARGIN;
 use super::{ChannelOutcome, ChannelResult, Pass};
 use crate::domain::people::link;
-use crate::domain::Notice;
+use crate::domain::{Change, Notice};
 use crate::notifiers::person::{deserves_word, person_message};
 use crate::notifiers::teller::{Medium, Told};
 use crate::state::OutboxEntry;
@@ -37,6 +37,9 @@ const PREFIX: &str = "person:";
 pub(super) const UNTOLD: &str = "person:untold";
 /// What the team message says beside such a change.
 pub(super) const UNTOLD_TEXT: &str = "could not be told: no address known for the account holder";
+/// The same, for a change the team already had.
+pub(super) const UNTOLD_LATE_TEXT: &str =
+    "sent before; its holder could not be told (no address, or Slack knows no one at it)";
 
 /// The channel telling `principal`'s holder by `medium`.
 pub(super) fn channel(medium: Medium, principal: &str) -> String {
@@ -101,10 +104,13 @@ impl Pass<'_> {
         pending: &[OutboxEntry],
         left: &mut [OutboxEntry],
         addresses: &BTreeMap<String, String>,
-    ) -> (Vec<ChannelOutcome>, Untold) {
+    ) -> (Vec<ChannelOutcome>, Untold, Vec<OutboxEntry>) {
         let mut untold = Untold::new();
+        // Entries stored this pass to tell the team of a holder found
+        // untellable after the team already had the change.
+        let mut late = Vec::new();
         let Some(teller) = self.teller else {
-            return (Vec::new(), untold);
+            return (Vec::new(), untold, late);
         };
         // Per medium: told, failed, the last error.
         let mut tally: BTreeMap<Medium, (usize, usize, Option<String>)> = BTreeMap::new();
@@ -143,6 +149,21 @@ impl Pass<'_> {
                         told
                     }
                 };
+                let mut told = told;
+                if let Some((i, c)) = change {
+                    if told == Told::Unknown
+                        && untold.contains(&(entry.id.clone(), i))
+                        && !team_still_pending(entry, i)
+                    {
+                        // Stored before this person channel is let go, so a
+                        // crash between the two asks again rather than
+                        // losing the line.
+                        match self.tell_team_late(entry, i, c).await {
+                            Ok(e) => late.push(e),
+                            Err(e) => told = Told::Failed(e),
+                        }
+                    }
+                }
                 let t = tally.entry(medium).or_default();
                 match told {
                     Told::Yes | Told::Unknown => {
@@ -187,8 +208,51 @@ impl Pass<'_> {
                 error,
             })
             .collect();
-        (outcomes, untold)
+        (outcomes, untold, late)
     }
+
+    /// An outbox entry, pending for the team channels, repeating change
+    /// `i` of `entry` with "could not be told": its holder turned out
+    /// untellable (Slack knows no one at the address) after every team
+    /// channel had already accepted the change.
+    async fn tell_team_late(
+        &self,
+        entry: &OutboxEntry,
+        i: usize,
+        change: &Change,
+    ) -> Result<OutboxEntry, String> {
+        let mut c = change.clone();
+        c.detail = Some(match c.detail.take() {
+            Some(d) => format!("{d}; {UNTOLD_LATE_TEXT}"),
+            None => UNTOLD_LATE_TEXT.to_owned(),
+        });
+        let late = self.outbox_entry(
+            format!("{}#untold/{i}", entry.id),
+            chrono::Utc::now(),
+            &[Notice::Change(c)],
+        );
+        if late.channels.is_empty() {
+            return Ok(late);
+        }
+        self.store
+            .announce_exemptions(&[], Some(late.clone()))
+            .await
+            .map_err(|e| {
+                error!(entry = %entry.id, error = %e, "the team could not be told that an account holder was not told; asked again next pass");
+                format!("the team's line could not be stored: {e}")
+            })?;
+        Ok(late)
+    }
+}
+
+/// Whether some team channel has not yet accepted notice `i` of `entry`
+/// (then this pass's team message says "could not be told" itself).
+fn team_still_pending(entry: &OutboxEntry, i: usize) -> bool {
+    entry
+        .channels
+        .iter()
+        .filter(|c| parse(c).is_none())
+        .any(|c| entry.routes.get(c).is_none_or(|r| r.contains(&i)))
 }
 
 /// The notices of `entry` for team channel `channel`, each whose holder
