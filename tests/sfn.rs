@@ -283,3 +283,70 @@ async fn an_execution_without_a_run_id_invokes_nothing() {
     assert_eq!(done.error.as_deref(), Some("BadInput"));
     assert!(sfn.invocations().await.is_empty());
 }
+
+#[tokio::test]
+async fn the_pass_is_named_after_the_scheduled_minute() {
+    if skip_without_sfn_moto() {
+        return;
+    }
+    let sfn = Sfn::new(one_at_a_time()).await;
+    let run_id = "pass-2026-12-31T23-59";
+    sfn.queue(&[
+        json!({"mode": "plan", "run_id": run_id, "targets": 0, "batch_count": 0, "batches": []}),
+        delivered(run_id, 0),
+    ])
+    .await;
+    let launched = sfn
+        .run(
+            &sfn.launch_arn,
+            json!({"scheduled_time": "2026-12-31T23:59:42Z"}),
+        )
+        .await;
+    assert_eq!(launched.status, "SUCCEEDED", "{launched:?}");
+    let pass = sfn
+        .wait(
+            launched.output.as_ref().unwrap()["execution_arn"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(pass.status, "SUCCEEDED", "{pass:?}");
+    assert_eq!(
+        sfn.executions(&sfn.pass_arn).await,
+        [(run_id.to_owned(), "SUCCEEDED".to_owned())]
+    );
+    assert_eq!(sfn.invocations().await[0], plan_payload(run_id));
+}
+
+#[tokio::test]
+async fn batches_run_side_by_side_with_the_default_concurrency() {
+    if skip_without_sfn_moto() {
+        return;
+    }
+    let sfn = Sfn::new(Substitutions {
+        max_concurrency: 10,
+        tolerated_failure_percentage: 100.0,
+    })
+    .await;
+    let run_id = "pass-2026-12-01T16-00";
+    sfn.queue(&[
+        plan_inline(run_id),
+        collected(run_id, 0, 2),
+        collected(run_id, 1, 1),
+        delivered(run_id, 0),
+    ])
+    .await;
+    let done = sfn.run(&sfn.pass_arn, json!({"run_id": run_id})).await;
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let calls = sfn.invocations().await;
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert_eq!(
+        (&calls[0], &calls[3]),
+        (&plan_payload(run_id), &deliver_payload(run_id))
+    );
+    let mut collects = calls[1..3].to_vec();
+    collects.sort_by_key(|c| c["batch"].as_u64());
+    assert_eq!(collects, collect_payloads(run_id));
+    let runs = sfn.map_runs(&done.arn).await;
+    assert_eq!(runs[0]["succeeded"].as_u64(), Some(2), "{runs:?}");
+}
