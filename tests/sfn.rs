@@ -350,3 +350,39 @@ async fn batches_run_side_by_side_with_the_default_concurrency() {
     let runs = sfn.map_runs(&done.arn).await;
     assert_eq!(runs[0]["succeeded"].as_u64(), Some(2), "{runs:?}");
 }
+
+#[tokio::test]
+async fn a_duplicate_launch_while_the_pass_runs_joins_it() {
+    if skip_without_sfn_moto() {
+        return;
+    }
+    let sfn = Sfn::new(one_at_a_time()).await;
+    let run_id = "pass-2026-12-01T17-00";
+    // Enough batches, one at a time, for the pass to be still running when
+    // the schedule delivers again. Only the plan is queued: the simple
+    // Lambda answers every later invocation with its own payload.
+    let batches: Vec<Value> = (0..BUSY_BATCHES)
+        .map(|i| json!({"batch": i, "targets": [target(&format!("aws:{:012}", i), "x")]}))
+        .collect();
+    sfn.queue(&[json!({"mode": "plan", "run_id": run_id, "targets": BUSY_BATCHES,
+                       "batch_count": BUSY_BATCHES, "batches": batches})])
+        .await;
+    let input = json!({"scheduled_time": "2026-12-01T17:00:00Z"});
+    let first = sfn.run(&sfn.launch_arn, input.clone()).await;
+    assert_eq!(first.status, "SUCCEEDED", "{first:?}");
+    let second = sfn.run(&sfn.launch_arn, input).await;
+    // StartExecution with the name and input of a running execution
+    // returns that execution (STANDARD workflows are idempotent so).
+    assert_eq!(second.status, "SUCCEEDED", "{second:?}");
+    assert_eq!(second.states_entered(), ["Launch"], "the pass had ended already: raise BUSY_BATCHES");
+    assert_eq!(second.output, first.output);
+    let pass = sfn.wait(first.output.as_ref().unwrap()["execution_arn"].as_str().unwrap()).await;
+    assert_eq!(pass.status, "SUCCEEDED", "{pass:?}");
+    assert_eq!(sfn.executions(&sfn.pass_arn).await.len(), 1);
+    let calls = sfn.invocations().await;
+    assert_eq!(calls.len(), BUSY_BATCHES + 2);
+    assert_eq!(calls.iter().filter(|c| c["mode"] == "plan").count(), 1);
+    assert_eq!(calls.iter().filter(|c| c["mode"] == "deliver").count(), 1);
+}
+
+const BUSY_BATCHES: usize = 40;

@@ -23,7 +23,10 @@ StartExecution deep-copies the state machine, which holds its backend: with
 an execution of the same account and Region running (a launcher starting a
 pass), the copy meets the running worker's locks and the request fails with
 "cannot pickle '_thread.RLock' object"; the copy now shares the backend and
-the executions list instead of cloning them.
+the executions list instead of cloning them. Last, moto's request recorder
+appends each request to its file in two writes without a lock, so two
+requests served at once can interleave into lines that are not JSON (a
+test reading the recording back would miss an invocation): one at a time.
 
     moto_server.py [-H HOST] [-p PORT]
 """
@@ -90,6 +93,17 @@ def restore_sfn_integration_casing():
         return clone
 
     StateMachine.__deepcopy__ = deepcopy_sharing_backend
+
+    from moto.moto_api._internal.recorder.models import Recorder
+
+    record_request = Recorder._record_request
+    recording = threading.Lock()
+
+    def record_whole_lines(self, request, body=None):
+        with recording:
+            record_request(self, request, body)
+
+    Recorder._record_request = record_whole_lines
 
 
 def main():
