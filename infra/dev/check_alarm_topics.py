@@ -15,8 +15,8 @@ Fails (exit 1) when, in any template:
   allowing cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey, or
   one denying them;
 - an alarm watches a metric the function does not publish (namespace
-  MfaMonitor, see METRICS), or a namespace other than MfaMonitor, AWS/Lambda
-  and AWS/SQS;
+  MfaMonitor, see METRICS), or a namespace other than MfaMonitor, AWS/Lambda,
+  AWS/SQS and AWS/States (the fan-out's state machines, see STATES_METRICS);
 - a function's ApplicationLogLevel is above INFO (or is a parameter that
   allows that): Lambda would drop the Embedded Metric Format lines, which
   carry no "level" and count as INFO, and with them every MfaMonitor metric;
@@ -45,7 +45,17 @@ METRICS = {
     "PendingAlerts",
     "PendingAlertAgeMinutes",
 }
-AWS_NAMESPACES = {"AWS/Lambda", "AWS/SQS"}
+AWS_NAMESPACES = {"AWS/Lambda", "AWS/SQS", "AWS/States"}
+# The execution metrics Step Functions publishes per state machine
+# (dimension StateMachineArn) that an alarm here may watch.
+STATES_METRICS = {
+    "ExecutionsFailed",
+    "ExecutionsTimedOut",
+    "ExecutionsAborted",
+    "ExecutionThrottled",
+    "ExecutionsStarted",
+    "ExecutionsSucceeded",
+}
 ACTION_KEYS = ("AlarmActions", "OKActions", "InsufficientDataActions")
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 # What SNS asks KMS for on the publisher's behalf.
@@ -202,6 +212,9 @@ def check_metrics(resources):
             if namespace == "MfaMonitor":
                 if metric not in METRICS:
                     problems.append(f"{name}: MfaMonitor metric {metric} is not one the function publishes")
+            elif namespace == "AWS/States":
+                if metric not in STATES_METRICS:
+                    problems.append(f"{name}: AWS/States metric {metric} is not an execution metric of a state machine")
             elif namespace not in AWS_NAMESPACES:
                 problems.append(f"{name}: namespace {namespace} is neither MfaMonitor nor {sorted(AWS_NAMESPACES)}")
     return problems

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deployment templates offline: cfn-lint, the alarm checks of
-# check_alarm_topics.py, sam validate --lint and checkov. Installs what is
+# check_alarm_topics.py, the state machine definitions
+# (check_state_machines.py), sam validate --lint and checkov. Installs what is
 # missing (SAM CLI and checkov each in their own virtual environment: their
 # pinned dependencies conflict).
 set -euo pipefail
@@ -28,6 +29,12 @@ echo "--- alarm topics, metric names, log level, runbook rows (infra/dev/check_a
 check_python=python3
 python3 -c 'import cfnlint.decode' 2>/dev/null || check_python="$(tool cfnlint cfn-lint cfn-lint)/python"
 "$check_python" infra/dev/check_alarm_topics.py --runbook infra/RUNBOOK.md "${templates[@]}"
+
+# The state machine definitions are files (DefinitionUri) that neither
+# cfn-lint nor sam validate opens: their placeholders, JSON, state names and
+# Amazon States Language schema are checked here.
+echo "--- state machine definitions (infra/dev/check_state_machines.py)"
+"$check_python" infra/dev/check_state_machines.py template.yaml
 
 # Offline: a region and dummy credentials are all sam validate needs.
 echo "--- sam validate --lint"

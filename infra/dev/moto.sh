@@ -32,7 +32,14 @@ start)
     # AWS managed policies (AdministratorAccess) exist only when loaded.
     # moto_server.py is moto's server with DynamoDB requests one at a time
     # (moto's transaction rollback can erase a concurrent write; see there).
-    MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup python3 "$(dirname "$0")/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    # MOTO_PORT: the port moto's Step Functions interpreter calls back on
+    # (an exported MOTO_PORT of the caller's would send it to another
+    # server). The request recorder (tests/common/sfn.rs turns it on) writes
+    # beside the log, not into the caller's directory.
+    recording="${TMPDIR:-/tmp}/mfa-monitor-moto-${port}.recording"
+    : >"$recording"
+    MOTO_PORT="$port" MOTO_RECORDER_FILEPATH="$recording" MOTO_IAM_LOAD_MANAGED_POLICIES=true \
+        nohup python3 "$(dirname "$0")/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 60); do
         if answering; then

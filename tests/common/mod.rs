@@ -11,6 +11,7 @@ pub mod github_app_fake;
 pub mod github_fake;
 pub mod github_graphql_fake;
 pub mod runtime_api;
+pub mod sfn;
 pub mod snowflake_fake;
 pub mod webdriver;
 
@@ -20,7 +21,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
 
 /// The suites (or parts of them) that need the moto server.
-pub const MOTO_SUITES: &str = "aws_iam, delivery, faults, lambda, pass, secrets, ses, slack (e-mail parts), github and state_store (DynamoDB parts)";
+pub const MOTO_SUITES: &str = "aws_iam, delivery, faults, lambda, pass, secrets, ses, sfn, slack (e-mail parts), github and state_store (DynamoDB parts)";
 
 /// True when this test needs moto and none was announced: a plain
 /// `cargo test` then runs the unit, pass and local-server tests and says,
