@@ -4,7 +4,7 @@ hand; not part of the tests).
 
 Builds an AWS organization in a fresh moto server (bench/moto_bench_server.py:
 moto with cheap transactions; N member accounts of M
-IAM users each, a tenth of them without MFA, seeded by threads) and K
+IAM users each, a tenth of them without MFA, seeded in-process) and K
 GitHub orgs on bench/standins.py, then runs the release binary as Lambda
 (through the Runtime API of infra/dev/lambda_smoke.py) step by step, as
 the state machine would: the plan invocation, every batch's collect
@@ -30,8 +30,9 @@ per account, the seconds per account from the deliver step's run summary
                              --batch-targets 50 --target-concurrency 16]
                             [--json FILE]
 
-Seeding moto is the slow part (about 4 IAM calls per user; 100k users take
-hours on a small machine): start with --accounts 100, then 500 or 1000.
+The organization is seeded inside the moto process (MFA_BENCH_SEED of
+bench/moto_bench_server.py): 100,000 users in a minute or two, where four
+IAM requests per user over HTTP took hours.
 Installs moto[server] and boto3 (pip) and GNU time (apt) when missing.
 """
 
@@ -48,7 +49,7 @@ import time
 import urllib.request
 
 from measure import ensure_tools
-from scale import spawn, wait_port
+from scale import spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -82,18 +83,16 @@ def progress(what, done, total, started):
     print(f"  {what}: {done}/{total} in {took:.0f} s (about {eta:.0f} s left)", flush=True)
 
 
-def build_world(moto, accounts, users, threads):
-    """The organization (management account + `accounts` members of
-    `users` IAM users), and in the management account the state table, the
-    plan bucket and a verified SES sender. Returns the management
-    account's credentials."""
+def build_world(moto):
+    """In the management account (its organization and members were seeded
+    in-process by bench/moto_bench_server.py, MFA_BENCH_SEED): the state
+    table, the plan bucket and a verified SES sender. Returns the
+    management account's credentials."""
     import boto3
 
     kw = dict(endpoint_url=moto, region_name="us-east-1")
     sts = boto3.client("sts", **kw, aws_access_key_id="testing", aws_secret_access_key="testing")
     mgmt = creds(sts, MANAGEMENT)
-    org = boto3.client("organizations", **kw, **mgmt)
-    org.create_organization(FeatureSet="ALL")
     boto3.client("dynamodb", **kw, **mgmt).create_table(
         TableName=TABLE,
         AttributeDefinitions=[{"AttributeName": "target", "AttributeType": "S"},
@@ -103,33 +102,21 @@ def build_world(moto, accounts, users, threads):
         BillingMode="PAY_PER_REQUEST")
     boto3.client("s3", **kw, **mgmt).create_bucket(Bucket=PLAN_BUCKET)
     boto3.client("ses", **kw, **mgmt).verify_email_identity(EmailAddress=SENDER)
-
-    started = time.monotonic()
-    step = max(1, accounts // 20)
-    done = [0]
-    lock = threading.Lock()
-
-    def account(i):
-        status = org.create_account(Email=f"a{i}@example.com", AccountName=f"a{i}")["CreateAccountStatus"]
-        iam = boto3.client("iam", **kw, **creds(sts, status["AccountId"]))
-        for u in range(users):
-            name = f"user{u:04d}"
-            iam.create_user(UserName=name)
-            iam.create_login_profile(UserName=name, Password="Passw0rd!Passw0rd!")
-            if u % 10 != 3:
-                serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]["SerialNumber"]
-                iam.enable_mfa_device(UserName=name, SerialNumber=serial,
-                                      AuthenticationCode1="123456", AuthenticationCode2="654321")
-        with lock:
-            done[0] += 1
-            if done[0] % step == 0 or done[0] == accounts:
-                progress("accounts seeded", done[0], accounts, started)
-
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        list(pool.map(account, range(accounts)))
-    print(f"  world: {accounts + 1} accounts, {accounts * users} IAM users in {time.monotonic() - started:.0f} s",
-          flush=True)
+    listed = 0
+    for page in boto3.client("organizations", **kw, **mgmt).get_paginator("list_accounts").paginate():
+        listed += len(page["Accounts"])
+    print(f"  world: {listed} accounts in the organization", flush=True)
     return mgmt
+
+
+def wait_seeded(url):
+    for _ in range(3600):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=2)
+            return
+        except Exception:
+            time.sleep(1)
+    sys.exit(f"{url} never answered")
 
 
 def vm_hwm_mb(pid):
@@ -341,7 +328,6 @@ def main():
     parser.add_argument("--max-concurrency", type=int, default=10, help="collect invocations at once")
     parser.add_argument("--batch-targets", type=int, default=50, help="MFA_BATCH_TARGETS")
     parser.add_argument("--target-concurrency", type=int, default=16, help="MFA_TARGET_CONCURRENCY")
-    parser.add_argument("--seed-threads", type=int, default=16)
     parser.add_argument("--moto-port", type=int, default=5900)
     parser.add_argument("--logs", help="keep every invocation's stdout/stderr here (default: a temp dir)")
     parser.add_argument("--json", help="also write every figure to this file")
@@ -354,13 +340,17 @@ def main():
         sys.exit(f"{args.binary} is missing: cargo build --release (or --binary)")
     ensure_tools()
     args.moto_url = f"http://127.0.0.1:{args.moto_port}"
-    procs = [spawn([sys.executable, os.path.join(HERE, "moto_bench_server.py"), "-p", str(args.moto_port)])]
+    seed = f"{MANAGEMENT},{args.accounts},{args.users}"
+    started = time.monotonic()
+    procs = [spawn([sys.executable, os.path.join(HERE, "moto_bench_server.py"), "-p", str(args.moto_port)],
+                   env={**os.environ, "MFA_BENCH_SEED": seed})]
     logs = args.logs or tempfile.mkdtemp(prefix="mfa-fanout-")
     os.makedirs(logs, exist_ok=True)
     try:
-        wait_port(args.moto_url)
-        print(f"seeding moto ({args.seed_threads} threads)", flush=True)
-        mgmt = build_world(args.moto_url, args.accounts, args.users, args.seed_threads)
+        print(f"seeding moto in-process: {args.accounts} accounts of {args.users} users", flush=True)
+        wait_seeded(args.moto_url)
+        print(f"  seeded in {time.monotonic() - started:.0f} s", flush=True)
+        mgmt = build_world(args.moto_url)
 
         counter = spawn([sys.executable, os.path.join(HERE, "aws_counter.py"), args.moto_url])
         procs.append(counter)
