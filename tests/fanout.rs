@@ -2,7 +2,10 @@
 //! `{"mode":"plan"}`, `{"mode":"collect",…}` and `{"mode":"deliver",…}`
 //! by a local Runtime API, with the payloads the state machine passes
 //! (tests/sfn.rs runs the definition itself), on a moto DynamoDB table and
-//! SES, with three GitHub orgs on a local server in two batches.
+//! SES, with three GitHub orgs on a local server in two batches. The last
+//! tests run the passes through the state machines on moto's interpreter,
+//! each Lambda task answered with what the real step returned
+//! (`World::pass_on_sfn`).
 mod common;
 
 use serde_json::{json, Value};
@@ -10,6 +13,7 @@ use wiremock::MockServer;
 
 use common::github_fake::*;
 use common::runtime_api::{invoke_all, runtime_api_serving};
+use common::sfn::{skip_without_sfn_moto, Finished, Sfn, Substitutions};
 
 const ORGS: [&str; 3] = ["acme", "beta", "gamma"];
 
@@ -325,4 +329,182 @@ async fn a_step_event_without_its_fields_is_refused_naming_the_field() {
         e["errorMessage"].as_str().unwrap().contains("targets"),
         "{e}"
     );
+}
+
+/// What one step did for real: its response, or the error it reported.
+type StepOutcome = Result<Value, Value>;
+
+impl World {
+    /// One pass through the state machine on moto's interpreter, its Lambda
+    /// tasks answered by the real steps: each step is run here first (the
+    /// batches in `failing` and, if `deliver_fails`, deliver with the state
+    /// store unreachable), its response or failure queued for the
+    /// interpreter in the order it invokes them (one batch at a time), and
+    /// then the execution is started: through the launcher when
+    /// `scheduled_time` is given, as the schedule does. The payloads the
+    /// interpreter passed are compared with the events the steps were run
+    /// with, so what ran is what the definition sends.
+    async fn pass_on_sfn(
+        &self,
+        sfn: &Sfn,
+        scheduled_time: &str,
+        failing: &[u64],
+        deliver_fails: bool,
+    ) -> Finished {
+        let run_id = run_id_of(scheduled_time);
+        let plan_event = json!({"mode": "plan", "run_id": run_id});
+        let plan = self.step(plan_event.clone(), &self.env).await;
+        let mut events = vec![plan_event];
+        let mut outcomes: Vec<StepOutcome> = vec![plan.clone()];
+        for b in plan.expect("planned")["batches"].as_array().unwrap() {
+            let event = json!({"mode": "collect", "run_id": run_id, "batch": b["batch"], "targets": b["targets"]});
+            let env = if failing.contains(&b["batch"].as_u64().unwrap()) {
+                self.without_aws()
+            } else {
+                self.env.clone()
+            };
+            outcomes.push(self.step(event.clone(), &env).await);
+            events.push(event);
+        }
+        let deliver_event = json!({"mode": "deliver", "run_id": run_id});
+        let env = if deliver_fails {
+            self.without_aws()
+        } else {
+            self.env.clone()
+        };
+        outcomes.push(self.step(deliver_event.clone(), &env).await);
+        events.push(deliver_event);
+
+        for outcome in &outcomes {
+            match outcome {
+                Ok(response) => sfn.queue(std::slice::from_ref(response)).await,
+                Err(error) => {
+                    assert_eq!(error["errorType"], "StepFailed", "{error}");
+                    sfn.queue_failure().await;
+                }
+            }
+        }
+        let before = sfn.invocations().await.len();
+        let launched = sfn
+            .run(&sfn.launch_arn, json!({"scheduled_time": scheduled_time}))
+            .await;
+        assert_eq!(launched.status, "SUCCEEDED", "{launched:?}");
+        assert_eq!(launched.states_entered(), ["Launch"], "a pass started");
+        let pass = sfn
+            .wait(
+                launched.output.as_ref().unwrap()["execution_arn"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            sfn.invocations().await[before..],
+            events,
+            "the interpreter passed the payloads the steps ran with"
+        );
+        pass
+    }
+}
+
+/// The run id the launcher gives the pass of a scheduled time.
+fn run_id_of(scheduled_time: &str) -> String {
+    let minute: Vec<&str> = scheduled_time.splitn(3, ':').collect();
+    format!("pass-{}-{}", minute[0], minute[1])
+}
+
+fn one_batch_at_a_time() -> Substitutions {
+    Substitutions {
+        max_concurrency: 1,
+        tolerated_failure_percentage: 100.0,
+    }
+}
+
+#[tokio::test]
+async fn on_the_state_machine_a_failing_batch_fails_alone_one_message_tells_the_rest_and_a_repeated_schedule_starts_nothing(
+) {
+    if skip_without_sfn_moto() {
+        return;
+    }
+    let w = World::new().await;
+    let sfn = Sfn::new(one_batch_at_a_time()).await;
+    let baseline = w
+        .pass_on_sfn(&sfn, "2026-12-01T10:00:00Z", &[], false)
+        .await;
+    assert_eq!(baseline.status, "SUCCEEDED", "{baseline:?}");
+    assert_eq!(w.mails().await.len(), 1, "one baseline message");
+
+    serve_orgs(&w.github, &["acme/acme-dev0001", "gamma/gamma-dev0002"]).await;
+    let scheduled = "2026-12-01T11:00:00Z";
+    let pass = w.pass_on_sfn(&sfn, scheduled, &[1], false).await;
+    assert_eq!(pass.status, "SUCCEEDED", "tolerated: {pass:?}");
+    let runs = sfn.map_runs(&pass.arn).await;
+    assert_eq!(
+        (runs[0]["succeeded"].as_u64(), runs[0]["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{runs:?}"
+    );
+    let delivered = &pass.output.as_ref().unwrap()["deliver"]["summary"];
+    assert_eq!(delivered["ok"], false, "{delivered}");
+    assert_eq!(delivered["changes"]["github"]["mfa_disabled"], 1);
+    assert_eq!(delivered["changes"]["github"]["source_failed"], 1);
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 2, "exactly one message for the pass");
+    let text = body(&mails[1]);
+    assert!(text.contains("acme-dev0001"), "{text}");
+    assert!(!text.contains("gamma-dev0002"), "{text}");
+    assert!(text.contains("github:gamma"), "{text}");
+
+    // The schedule delivers the same scheduled time again.
+    let before = sfn.invocations().await.len();
+    let again = sfn
+        .run(&sfn.launch_arn, json!({"scheduled_time": scheduled}))
+        .await;
+    assert_eq!(again.states_entered(), ["Launch", "AlreadyStarted"]);
+    let names: Vec<String> = sfn
+        .executions(&sfn.pass_arn)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == run_id_of(scheduled)).count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(sfn.invocations().await.len(), before, "no step invoked");
+    assert_eq!(w.mails().await.len(), 2, "no second message");
+}
+
+#[tokio::test]
+async fn on_the_state_machine_a_deliver_that_fails_once_is_made_good_by_the_next_execution_once() {
+    if skip_without_sfn_moto() {
+        return;
+    }
+    let w = World::new().await;
+    let sfn = Sfn::new(one_batch_at_a_time()).await;
+    w.pass_on_sfn(&sfn, "2026-12-01T10:00:00Z", &[], false)
+        .await;
+    serve_orgs(&w.github, &["beta/beta-dev0003"]).await;
+    let failed = w.pass_on_sfn(&sfn, "2026-12-01T11:00:00Z", &[], true).await;
+    assert_eq!(failed.status, "FAILED", "{failed:?}");
+    assert_eq!(
+        failed.states_entered().last().map(String::as_str),
+        Some("Deliver")
+    );
+    assert_eq!(w.mails().await.len(), 1, "only the baseline so far");
+
+    let next = w
+        .pass_on_sfn(&sfn, "2026-12-01T12:00:00Z", &[], false)
+        .await;
+    assert_eq!(next.status, "SUCCEEDED", "{next:?}");
+    let mails = w.mails().await;
+    assert_eq!(mails.len(), 2, "the pending alert, in one message");
+    assert!(
+        body(&mails[1]).contains("beta-dev0003"),
+        "{}",
+        body(&mails[1])
+    );
+    w.pass_on_sfn(&sfn, "2026-12-01T13:00:00Z", &[], false)
+        .await;
+    assert_eq!(w.mails().await.len(), 2, "and never again");
 }

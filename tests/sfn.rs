@@ -364,9 +364,11 @@ async fn a_duplicate_launch_while_the_pass_runs_joins_it() {
     let batches: Vec<Value> = (0..BUSY_BATCHES)
         .map(|i| json!({"batch": i, "targets": [target(&format!("aws:{:012}", i), "x")]}))
         .collect();
-    sfn.queue(&[json!({"mode": "plan", "run_id": run_id, "targets": BUSY_BATCHES,
-                       "batch_count": BUSY_BATCHES, "batches": batches})])
-        .await;
+    sfn.queue(&[
+        json!({"mode": "plan", "run_id": run_id, "targets": BUSY_BATCHES,
+                       "batch_count": BUSY_BATCHES, "batches": batches}),
+    ])
+    .await;
     let input = json!({"scheduled_time": "2026-12-01T17:00:00Z"});
     let first = sfn.run(&sfn.launch_arn, input.clone()).await;
     assert_eq!(first.status, "SUCCEEDED", "{first:?}");
@@ -374,9 +376,19 @@ async fn a_duplicate_launch_while_the_pass_runs_joins_it() {
     // StartExecution with the name and input of a running execution
     // returns that execution (STANDARD workflows are idempotent so).
     assert_eq!(second.status, "SUCCEEDED", "{second:?}");
-    assert_eq!(second.states_entered(), ["Launch"], "the pass had ended already: raise BUSY_BATCHES");
+    assert_eq!(
+        second.states_entered(),
+        ["Launch"],
+        "the pass had ended already: raise BUSY_BATCHES"
+    );
     assert_eq!(second.output, first.output);
-    let pass = sfn.wait(first.output.as_ref().unwrap()["execution_arn"].as_str().unwrap()).await;
+    let pass = sfn
+        .wait(
+            first.output.as_ref().unwrap()["execution_arn"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
     assert_eq!(pass.status, "SUCCEEDED", "{pass:?}");
     assert_eq!(sfn.executions(&sfn.pass_arn).await.len(), 1);
     let calls = sfn.invocations().await;
