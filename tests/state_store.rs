@@ -239,6 +239,7 @@ on_both_stores!(
     a_routed_entry_keeps_which_notices_each_channel_is_given_through_its_acknowledgements,
     a_trend_record_is_written_with_its_commit_once_per_day_and_is_no_target,
     a_trend_record_is_not_written_when_its_commit_is_refused,
+    many_entries_acknowledged_at_once_leave_each_pending_only_on_its_other_channels,
 );
 
 // ---------------------------------------------------------------- data
@@ -646,6 +647,63 @@ async fn an_entry_for_email_and_slack_stays_pending_until_each_channel_acknowled
     assert_eq!(store.load(&key).await.unwrap().unwrap().version, 1);
 }
 
+async fn many_entries_acknowledged_at_once_leave_each_pending_only_on_its_other_channels(
+    h: &dyn Harness,
+) {
+    let store = h.store();
+    let mut committed = Vec::new();
+    for i in 0..40 {
+        let key = target();
+        let at = t0() + Duration::milliseconds(i);
+        // `#` in an id: an entry's chunks are found by id, not by a
+        // prefix another id may share.
+        let id = format!("run-1/{key}#{}", i % 3);
+        let e = entry(
+            &id,
+            &["email", "slack"],
+            vec![change(&key, i as usize, at)],
+            at,
+        );
+        store
+            .commit(TargetCommit {
+                outbox: Some(e.clone()),
+                ..first_commit(&key, three(t0()))
+            })
+            .await
+            .unwrap();
+        committed.push(e);
+    }
+    let pending = store.pending().await.unwrap();
+    assert_eq!(pending, committed);
+
+    // One entry acknowledged on its own before; one given with a
+    // created_at it was not stored under; one that never existed.
+    store.acknowledge(&committed[0].id, "email").await.unwrap();
+    let mut moved = committed[1].clone();
+    moved.created_at += Duration::seconds(5);
+    let ghost = entry("run-0/nothing", &["email"], vec![], t0());
+    let mut asked: Vec<&OutboxEntry> = committed.iter().skip(2).collect();
+    asked.extend([&committed[0], &moved, &ghost]);
+    let results = store.acknowledge_each(&asked, "email").await;
+    assert_eq!(results.len(), asked.len());
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let pending = store.pending().await.unwrap();
+    assert_eq!(pending.len(), 40, "slack has taken none of them");
+    assert!(
+        pending.iter().all(|e| e.channels == channels(&["slack"])),
+        "{:?}",
+        pending.iter().map(|e| &e.channels).collect::<Vec<_>>()
+    );
+    let every: Vec<&OutboxEntry> = pending.iter().collect();
+    assert!(store
+        .acknowledge_each(&every, "slack")
+        .await
+        .iter()
+        .all(Result::is_ok));
+    assert_eq!(store.pending().await.unwrap(), vec![]);
+}
+
 async fn a_routed_entry_keeps_which_notices_each_channel_is_given_through_its_acknowledgements(
     h: &dyn Harness,
 ) {
@@ -1022,10 +1080,12 @@ async fn dynamodb_an_entry_of_more_chunks_than_one_transaction_holds_round_trips
     assert!(items
         .iter()
         .all(|i| { matches!(i.get("notices"), Some(AttributeValue::S(s)) if s.len() <= 4096) }));
-    assert_eq!(store.pending().await.unwrap(), vec![huge]);
+    assert_eq!(store.pending().await.unwrap(), vec![huge.clone()]);
 
     store.acknowledge(&id, "email").await.unwrap();
-    store.acknowledge(&id, "slack").await.unwrap();
+    // Found by its sort-key prefix, every chunk of it.
+    let acked = store.acknowledge_each(&[&huge], "slack").await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
     // The last acknowledgement itself removes the entry's items.
     let (items, _) = h.partition("#outbox").await;
     assert!(items.is_empty(), "{} outbox items left", items.len());

@@ -192,6 +192,14 @@ impl StateStore for ReadOnce {
         self.inner.acknowledge(id, channel).await
     }
 
+    async fn acknowledge_each(
+        &self,
+        entries: &[&OutboxEntry],
+        channel: &str,
+    ) -> Vec<Result<(), StateError>> {
+        self.inner.acknowledge_each(entries, channel).await
+    }
+
     async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
         self.inner.acquire_lease(holder, until).await
     }

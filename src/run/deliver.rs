@@ -123,8 +123,10 @@ impl Pass<'_> {
                 Ok(()) => {
                     info!(channel, notices = notices.len(), "alert sent");
                     let mut ack_error = None;
-                    for (i, entry) in &mine {
-                        match self.store.acknowledge(&entry.id, channel).await {
+                    let entries: Vec<&OutboxEntry> = mine.iter().map(|(_, e)| *e).collect();
+                    let acks = self.store.acknowledge_each(&entries, channel).await;
+                    for ((i, entry), ack) in mine.iter().zip(acks) {
+                        match ack {
                             Ok(()) => {
                                 left[*i].channels.remove(channel);
                             }

@@ -111,6 +111,20 @@ pub trait StateStore: Send + Sync {
     /// channel is left.
     async fn acknowledge(&self, id: &str, channel: &str) -> Result<(), StateError>;
 
+    /// [`Self::acknowledge`] for each entry, one result per entry in order;
+    /// a store that can runs them at once.
+    async fn acknowledge_each(
+        &self,
+        entries: &[&OutboxEntry],
+        channel: &str,
+    ) -> Vec<Result<(), StateError>> {
+        let mut results = Vec::with_capacity(entries.len());
+        for entry in entries {
+            results.push(self.acknowledge(&entry.id, channel).await);
+        }
+        results
+    }
+
     /// Takes the one-pass-at-a-time lease for `holder` until `until`
     /// (ARCHITECTURE.md §4). `false` when another holder's lease has not
     /// expired: that pass is running, this one must not. A crashed pass's

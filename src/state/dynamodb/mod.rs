@@ -145,6 +145,14 @@ impl StateStore for DynamoDbStore {
         self.acknowledge_entry(id, channel).await
     }
 
+    async fn acknowledge_each(
+        &self,
+        entries: &[&OutboxEntry],
+        channel: &str,
+    ) -> Vec<Result<(), StateError>> {
+        self.acknowledge_entries(entries, channel).await
+    }
+
     async fn acquire_lease(&self, holder: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
         self.take_lease(holder, until).await
     }

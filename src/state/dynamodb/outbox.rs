@@ -6,12 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
 use tracing::warn;
 
 use super::schema::*;
 use super::DynamoDbStore;
 use crate::domain::Notice;
 use crate::state::{OutboxEntry, StateError};
+
+/// Entries acknowledged at once by [`DynamoDbStore::acknowledge_entries`].
+const ACK_CONCURRENCY: usize = 16;
 
 /// One outbox item as read back.
 struct Chunk {
@@ -178,6 +182,56 @@ impl DynamoDbStore {
         id: &str,
         channel: &str,
     ) -> Result<(), StateError> {
+        let sorts = self.chunk_sorts(id).await?;
+        self.acknowledge_chunks(&sorts, channel).await
+    }
+
+    /// Acknowledges `channel` on each entry, [`ACK_CONCURRENCY`] at once,
+    /// each entry's chunks found by their sort-key prefix (created_at and
+    /// id): after a baseline of thousands of targets, a delivery
+    /// acknowledges thousands of entries, and reading the whole outbox for
+    /// each (as [`Self::acknowledge_entry`] does) grows with its square.
+    pub(super) async fn acknowledge_entries(
+        &self,
+        entries: &[&OutboxEntry],
+        channel: &str,
+    ) -> Vec<Result<(), StateError>> {
+        let jobs: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| (format!("{}#{}#", rfc3339(e.created_at), e.id), e.id.clone()))
+            .collect();
+        stream::iter(jobs)
+            .map(|(prefix, id)| self.acknowledge_at(prefix, id, channel))
+            .buffered(ACK_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// One entry of [`Self::acknowledge_entries`]: its chunks are the items
+    /// under `prefix` whose `entry` is `id`.
+    async fn acknowledge_at(
+        &self,
+        prefix: String,
+        id: String,
+        channel: &str,
+    ) -> Result<(), StateError> {
+        let mut sorts: Vec<String> = self
+            .query_keys_with_prefix(OUTBOX, &prefix)
+            .await?
+            .iter()
+            .filter(|item| str_attr(item, "entry").is_ok_and(|e| e == id))
+            .filter_map(|item| str_attr(item, SORT_KEY).ok().map(str::to_owned))
+            .collect();
+        if sorts.is_empty() {
+            // Not where its created_at says (or gone): look it up by id,
+            // as a single acknowledgement does.
+            sorts = self.chunk_sorts(&id).await?;
+        }
+        self.acknowledge_chunks(&sorts, channel).await
+    }
+
+    /// The sort keys of entry `id`'s chunks, from the whole outbox.
+    async fn chunk_sorts(&self, id: &str) -> Result<Vec<String>, StateError> {
         let mut sorts = Vec::new();
         for item in self.query_partition(OUTBOX, true).await? {
             if str_attr(&item, "entry").is_ok_and(|e| e == id) {
@@ -186,8 +240,14 @@ impl DynamoDbStore {
                 }
             }
         }
+        Ok(sorts)
+    }
+
+    /// Removes `channel` from each chunk, and the chunks once no channel
+    /// is left on any.
+    async fn acknowledge_chunks(&self, sorts: &[String], channel: &str) -> Result<(), StateError> {
         let mut all_done = true;
-        for sort in &sorts {
+        for sort in sorts {
             let out = self
                 .client
                 .update_item()
@@ -212,7 +272,7 @@ impl DynamoDbStore {
             }
         }
         if all_done && !sorts.is_empty() {
-            self.delete_outbox_chunks(&sorts, true).await?;
+            self.delete_outbox_chunks(sorts, true).await?;
         }
         Ok(())
     }

@@ -36,6 +36,36 @@ impl DynamoDbStore {
         &self,
         partition: &str,
         keys_only: bool,
+        each: F,
+    ) -> Result<(), StateError>
+    where
+        F: FnMut(Vec<Item>) -> Result<(), StateError> + Send,
+    {
+        self.query_pages_from(partition, None, keys_only, each)
+            .await
+    }
+
+    /// The keys (and `entry`) of a partition's items whose sort key starts
+    /// with `prefix`, every page.
+    pub(super) async fn query_keys_with_prefix(
+        &self,
+        partition: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StateError> {
+        let mut items = Vec::new();
+        self.query_pages_from(partition, Some(prefix), true, |page| {
+            items.extend(page);
+            Ok(())
+        })
+        .await?;
+        Ok(items)
+    }
+
+    async fn query_pages_from<F>(
+        &self,
+        partition: &str,
+        prefix: Option<&str>,
+        keys_only: bool,
         mut each: F,
     ) -> Result<(), StateError>
     where
@@ -48,10 +78,16 @@ impl DynamoDbStore {
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_values(":pk", s(partition))
                 .set_exclusive_start_key(start.take());
+            req = match prefix {
+                None => req.key_condition_expression("#pk = :pk"),
+                Some(prefix) => req
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", SORT_KEY)
+                    .expression_attribute_values(":prefix", s(prefix)),
+            };
             if keys_only {
                 req = req
                     .projection_expression("#pk, #sk, #entry")
