@@ -70,6 +70,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.forward()
 
+    # S3 (the fan-out's plan bucket) puts, deletes and heads objects.
+    def do_PUT(self):
+        self.forward()
+
+    do_DELETE = do_HEAD = do_PUT
+
     def forward(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         target = self.headers.get("X-Amz-Target", "")

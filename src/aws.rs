@@ -40,6 +40,22 @@ pub fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// [`error_text`] of an SDK error, with the HTTP status of the answer when
+/// there was one: an answer that is not the service's (a proxy's 501, a
+/// load balancer's 502) carries no error code, only "unhandled error".
+pub fn sdk_error_text<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String
+where
+    E: std::error::Error + 'static,
+{
+    let text = error_text(err);
+    match err.raw_response() {
+        Some(r) => format!("{text} (HTTP {})", r.status().as_u16()),
+        None => text,
+    }
+}
+
 /// An S3 client for `sdk`. A local endpoint (moto, `AWS_ENDPOINT_URL`) has
 /// no per-bucket host names: buckets are addressed by path there.
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {

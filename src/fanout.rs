@@ -171,7 +171,7 @@ impl PlanBucket {
             .map_err(|e| StepError::PlanBucket {
                 bucket: self.bucket.clone(),
                 key: key.clone(),
-                message: crate::aws::error_text(&e),
+                message: crate::aws::sdk_error_text(&e),
             })?;
         Ok(S3Object {
             bucket: self.bucket.clone(),

@@ -508,3 +508,41 @@ async fn on_the_state_machine_a_deliver_that_fails_once_is_made_good_by_the_next
         .await;
     assert_eq!(w.mails().await.len(), 2, "and never again");
 }
+
+#[tokio::test]
+async fn a_plan_bucket_answer_that_is_not_s3s_is_refused_naming_its_http_status() {
+    if common::skip_without_moto() {
+        return;
+    }
+    let mut w = World::new().await;
+    // A proxy in front of S3 that does not take PUT, as Python's HTTP
+    // servers answer: no S3 error code to name.
+    let proxy = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("PUT"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(501).set_body_string("Unsupported method ('PUT')"),
+        )
+        .expect(1..)
+        .mount(&proxy)
+        .await;
+    w.env.extend([
+        ("MFA_PLAN_INLINE_KB".to_owned(), "0".to_owned()),
+        ("MFA_PLAN_BUCKET".to_owned(), "mfa-plans".to_owned()),
+        ("AWS_ENDPOINT_URL_S3".to_owned(), proxy.uri()),
+        ("AWS_MAX_ATTEMPTS".to_owned(), "1".to_owned()),
+    ]);
+    let e = w
+        .step(
+            json!({"mode": "plan", "run_id": "pass-2026-12-01T10-00"}),
+            &w.env,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e["errorType"], "StepFailed", "{e}");
+    let message = e["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("s3://mfa-plans/plans/pass-2026-12-01T10-00.json"),
+        "{message}"
+    );
+    assert!(message.contains("HTTP 501"), "{message}");
+}
