@@ -20,6 +20,16 @@ through moto's own backends, the objects its HTTP handlers call. Over HTTP
 that is four requests per user, hours for 100,000 users; in-process it
 takes a minute, and the monitor still reads every user over HTTP.
 
+And moto finds the account of each request's access key with an index
+instead of its scan: moto.iam.models.get_account_id_from looks the key up
+in every account's IAM backend, every partition (creating the backends it
+lacks), on every request. At 5,000 accounts that scan was 44% of moto's
+time and grew with each account the pass had touched (py-spy), so the
+bench measured it rather than the monitor; AWS resolves a key without
+regard to how many accounts exist. Keys are indexed as IAM creates them
+(temporary ones for AssumeRole included); a key not in the index falls
+back to moto's scan. Werkzeug's line per request is not logged either.
+
     moto_bench_server.py [-H HOST] [-p PORT]
 """
 
@@ -98,6 +108,30 @@ def transact_write_items(self, transact_items):
 models.copy = TablesNotCopied()
 models.DynamoDBBackend.transact_write_items = transact_write_items
 
+ACCOUNT_OF_KEY = {}
+
+
+def index_access_keys():
+    import moto.iam.models as iam
+
+    scan = iam.get_account_id_from
+    create_temp, create = iam.IAMBackend.create_temp_access_key, iam.IAMBackend.create_access_key
+
+    def temp(self):
+        key = create_temp(self)
+        ACCOUNT_OF_KEY[key.physical_resource_id] = self.account_id
+        return key
+
+    def user_key(self, *args, **kwargs):
+        key = create(self, *args, **kwargs)
+        ACCOUNT_OF_KEY[key.physical_resource_id] = self.account_id
+        return key
+
+    iam.IAMBackend.create_temp_access_key = temp
+    iam.IAMBackend.create_access_key = user_key
+    iam.get_account_id_from = lambda access_key: ACCOUNT_OF_KEY.get(access_key) or scan(access_key)
+
+
 def seed(spec):
     from moto.iam.models import iam_backends
     from moto.organizations.models import organizations_backends
@@ -119,6 +153,10 @@ def seed(spec):
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    index_access_keys()
     if os.environ.get("MFA_BENCH_SEED"):
         seed(os.environ["MFA_BENCH_SEED"])
     moto_server.main()

@@ -18,12 +18,16 @@ pub(super) struct Collected {
     pub elapsed_ms: u64,
 }
 
-pub(super) async fn collect_all(pass: &Pass<'_>, jobs: Vec<Job<'_>>) -> Vec<Collected> {
+/// Each target as its read ends, in planned order.
+pub(super) fn collect_each<'a>(
+    pass: &'a Pass<'_>,
+    jobs: Vec<Job<'a>>,
+) -> impl futures::Stream<Item = Collected> + 'a {
     // `buffered` keeps the planned order in the summary while never more
     // than the bound are in flight: an organization of a thousand accounts
     // must not open a thousand STS sessions at once.
     futures::stream::iter(jobs)
-        .map(|job| async move {
+        .map(move |job| async move {
             let (bound, cut_short) = pass.bound_now();
             let started = Instant::now();
             let result = match tokio::time::timeout(bound, job.monitor.collect(&job.label)).await
@@ -44,8 +48,6 @@ pub(super) async fn collect_all(pass: &Pass<'_>, jobs: Vec<Job<'_>>) -> Vec<Coll
             }
         })
         .buffered(pass.target_concurrency.max(1))
-        .collect()
-        .await
 }
 
 impl Pass<'_> {

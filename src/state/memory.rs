@@ -56,6 +56,10 @@ struct Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// How long each commit takes, as a remote store's round trip would.
+    commit_delay: Mutex<Option<std::time::Duration>>,
+    commits_in_flight: std::sync::atomic::AtomicUsize,
+    most_commits_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -68,6 +72,17 @@ impl MemoryStore {
         let mut inner = self.lock();
         let queue = inner.faults.entry(operation).or_default();
         queue.extend(std::iter::repeat_n(fault, times));
+    }
+
+    /// Each commit from now on waits `delay` before it applies.
+    pub fn delay_commits(&self, delay: std::time::Duration) {
+        *self.commit_delay.lock().unwrap_or_else(|e| e.into_inner()) = Some(delay);
+    }
+
+    /// The most commits that were under way at one time.
+    pub fn most_commits_in_flight(&self) -> usize {
+        self.most_commits_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How often `operation` was called: a test states what it expects.
@@ -130,6 +145,14 @@ impl StateStore for MemoryStore {
     }
 
     async fn commit(&self, commit: TargetCommit) -> Result<u64, StateError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let delay = *self.commit_delay.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(delay) = delay {
+            let now = self.commits_in_flight.fetch_add(1, SeqCst) + 1;
+            self.most_commits_in_flight.fetch_max(now, SeqCst);
+            tokio::time::sleep(delay).await;
+            self.commits_in_flight.fetch_sub(1, SeqCst);
+        }
         let mut inner = self.enter(Operation::Commit, Some(&commit.key))?;
         inner.doc.commit(commit)
     }
