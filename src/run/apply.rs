@@ -15,13 +15,15 @@ use crate::domain::{
 use crate::state::{OutboxEntry, StateError, TargetCommit};
 
 impl Pass<'_> {
-    /// Diffs one complete snapshot and commits it. Returns the result and
-    /// the number of changes, or the result and the reason it failed.
+    /// Diffs one complete snapshot and commits it (`addresses`: the
+    /// holders' addresses its source gave). Returns the result and the
+    /// number of changes, or the result and the reason it failed.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn apply(
         &self,
         snapshot: &TargetSnapshot,
         exemptions: &Exemptions,
+        addresses: &BTreeMap<String, String>,
         dry_run: bool,
         now: DateTime<Utc>,
         found: &mut Vec<Notice>,
@@ -80,14 +82,12 @@ impl Pass<'_> {
                 "change detected"
             );
         }
-        let addresses: BTreeMap<String, String> =
-            super::source_addresses(snapshot).into_iter().collect();
         self.commit_outcome(
             key,
             stored.as_ref().map(|s| s.version),
             outcome,
             trend,
-            &addresses,
+            addresses,
             dry_run,
             now,
             found,

@@ -74,7 +74,45 @@ struct Settled {
     /// that pass's to record.
     health: Option<(TargetKey, Option<String>)>,
     found: Vec<Notice>,
-    addresses: Vec<(String, String)>,
+    addresses: BTreeMap<String, String>,
+}
+
+impl Settled {
+    /// A target's part, its `source_failed` and health taken from its
+    /// result: `configured` is the key its health is kept under, `key` the
+    /// one its snapshot names.
+    fn new(
+        configured: TargetKey,
+        key: &TargetKey,
+        target: TargetOutcome,
+        found: Vec<Notice>,
+        addresses: BTreeMap<String, String>,
+        now: chrono::DateTime<Utc>,
+    ) -> Self {
+        let (failure, health) = match target.result {
+            TargetResult::Failed => {
+                let text = target.error.clone().unwrap_or_default();
+                (
+                    Some(Change::of_target(
+                        key,
+                        ChangeKind::SourceFailed,
+                        text.clone(),
+                        now,
+                    )),
+                    Some((configured, Some(text))),
+                )
+            }
+            TargetResult::Conflict => (None, None),
+            _ => (None, Some((configured, None))),
+        };
+        Self {
+            target,
+            failure,
+            health,
+            found,
+            addresses,
+        }
+    }
 }
 
 impl Pass<'_> {
@@ -117,32 +155,28 @@ impl Pass<'_> {
         let snapshot = match collected.result {
             Ok(s) => s,
             Err(e) => {
-                let text = e.to_string();
-                return Settled {
-                    failure: Some(Change::of_target(
-                        &collected.key,
-                        ChangeKind::SourceFailed,
-                        text.clone(),
-                        now,
-                    )),
-                    health: Some((collected.key.clone(), Some(text.clone()))),
-                    target: TargetOutcome {
-                        target: collected.key.to_string(),
-                        source: collected.key.source,
-                        result: TargetResult::Failed,
-                        principals: 0,
-                        non_compliant: 0,
-                        changes: 0,
-                        collect_ms: collected.elapsed_ms,
-                        error: Some(text),
-                        warnings: Vec::new(),
-                    },
-                    found: Vec::new(),
-                    addresses: Vec::new(),
+                let target = TargetOutcome {
+                    target: collected.key.to_string(),
+                    source: collected.key.source,
+                    result: TargetResult::Failed,
+                    principals: 0,
+                    non_compliant: 0,
+                    changes: 0,
+                    collect_ms: collected.elapsed_ms,
+                    error: Some(e.to_string()),
+                    warnings: Vec::new(),
                 };
+                return Settled::new(
+                    collected.key.clone(),
+                    &collected.key,
+                    target,
+                    Vec::new(),
+                    BTreeMap::new(),
+                    now,
+                );
             }
         };
-        let addresses = source_addresses(&snapshot);
+        let addresses: BTreeMap<String, String> = source_addresses(&snapshot).into_iter().collect();
         let mut found = Vec::new();
         let mut notes = snapshot.warnings.clone();
         let outcome = if !dry_run && self.deadline.remaining() < FINISH_MARGIN {
@@ -150,21 +184,10 @@ impl Pass<'_> {
             error!(target = %snapshot.key, "{text}");
             Err((TargetResult::Failed, text))
         } else {
-            self.apply(&snapshot, exemptions, dry_run, now, &mut found, &mut notes)
-                .await
-        };
-        let (failure, health) = match &outcome {
-            Err((TargetResult::Failed, text)) => (
-                Some(Change::of_target(
-                    &snapshot.key,
-                    ChangeKind::SourceFailed,
-                    text.clone(),
-                    now,
-                )),
-                Some((collected.key.clone(), Some(text.clone()))),
-            ),
-            Err(_) => (None, None),
-            Ok(_) => (None, Some((collected.key.clone(), None))),
+            self.apply(
+                &snapshot, exemptions, &addresses, dry_run, now, &mut found, &mut notes,
+            )
+            .await
         };
         let non_compliant = snapshot
             .principals
@@ -178,22 +201,17 @@ impl Pass<'_> {
         for w in &notes {
             warn!(target = %snapshot.key, warning = %w, "listing is not exact");
         }
-        Settled {
-            target: TargetOutcome {
-                target: snapshot.key.to_string(),
-                source: snapshot.key.source,
-                result,
-                principals: snapshot.principals.len(),
-                non_compliant,
-                changes,
-                collect_ms: collected.elapsed_ms,
-                error,
-                warnings: notes,
-            },
-            failure,
-            health,
-            found,
-            addresses,
-        }
+        let target = TargetOutcome {
+            target: snapshot.key.to_string(),
+            source: snapshot.key.source,
+            result,
+            principals: snapshot.principals.len(),
+            non_compliant,
+            changes,
+            collect_ms: collected.elapsed_ms,
+            error,
+            warnings: notes,
+        };
+        Settled::new(collected.key, &snapshot.key, target, found, addresses, now)
     }
 }

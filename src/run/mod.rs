@@ -18,6 +18,8 @@ mod fanout;
 #[cfg(test)]
 mod fanout_tests;
 mod gather;
+#[cfg(test)]
+mod gather_tests;
 mod health;
 mod plan;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! through the binary, moto and local servers; these prove each branch
 //! alone, fast. One file because every case shares the testkit's world
 //! (`testkit.rs`); split by pass step (collect, apply, deliver, routing)
-//! when it next grows.
+//! as it grows: `gather_tests.rs` holds how reads and commits overlap.
 
 use std::time::Duration;
 
@@ -715,29 +715,4 @@ async fn an_address_change_alone_is_stored_but_raises_no_alert() {
         alice.attributes.email.as_deref(),
         Some("alice@new.example.com")
     );
-}
-
-#[tokio::test]
-async fn targets_commit_side_by_side_at_most_eight_at_once_and_are_summarized_in_planned_order() {
-    let names: Vec<String> = (0..20).map(|i| format!("org{i:02}")).collect();
-    let script: Vec<(&str, Vec<Read>)> = names
-        .iter()
-        .map(|n| (n.as_str(), vec![Read::Users(vec![ALICE_OFF, BOB_ON])]))
-        .collect();
-    let h = Harness::new(&script, vec![RecordingChannel::new("email")]);
-    h.store.delay_commits(Duration::from_millis(50));
-    let s = h.pass(1).await;
-    assert!(s.ok, "{s:?}");
-    let most = h.store.most_commits_in_flight();
-    assert!(
-        (2..=8).contains(&most),
-        "{most} commits were under way at once"
-    );
-    let summarized: Vec<&str> = s.targets.iter().map(|t| t.target.as_str()).collect();
-    let planned: Vec<String> = names.iter().map(|n| format!("github:{n}")).collect();
-    assert_eq!(summarized, planned);
-    assert!(names
-        .iter()
-        .all(|n| result_of(&s, n) == TargetResult::Baseline));
-    assert_eq!(h.store.snapshot().targets.len(), 20);
 }
